@@ -1,0 +1,167 @@
+"""Event-wide ticket counts per user, for events whose seats are split over several shards.
+
+A user's tickets may sit in any shard, so one shard (the user's home) keeps the user's count.
+Before a hold is taken on any shard, quota for it is reserved here under a reference; the
+reservation lapses at the hold's latest possible end unless committed (the hold was sold) or
+released first. Every failure leaves the count too high for a while, never too low, so the
+limit is never exceeded."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from engine.core.clock import Clock
+from engine.core.errors import InvalidCommand, QuotaNotFound, UserLimitExceeded
+
+
+def home_shard(user: str, shard_count: int) -> int:
+    """The shard whose ledger counts this user's tickets: stable across processes."""
+    digest = hashlib.sha256(user.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard_count
+
+
+class Quota(NamedTuple):
+    ref: str
+    user_id: str
+    tickets: int
+    expires_at: float | None  # None once committed
+
+
+class TicketLedger:
+    def __init__(self, limit: int, clock: Clock) -> None:
+        if limit < 1:
+            raise InvalidCommand("limit must be at least 1")
+        self.limit = limit
+        self._clock = clock
+        self._entries: dict[str, Quota] = {}
+        self._users: dict[str, int] = {}
+        self._expiry: list[tuple[float, str]] = []
+
+    def reserve(self, user: str, ref: str, count: int, expires_at: float) -> Quota:
+        """Reserves `count` tickets of the user's limit. The same ref again returns the same
+        reservation (it is the idempotency key)."""
+        if not user or not ref:
+            raise InvalidCommand("user and ref are required")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise InvalidCommand("count must be a positive integer")
+        now = self._clock.now()
+        self._expire(now)
+        existing = self._entries.get(ref)
+        if existing is not None:
+            if existing.user_id != user or existing.tickets != count:
+                raise InvalidCommand("this quota reference was used for another reservation")
+            return existing
+        have = self._users.get(user, 0)
+        if have + count > self.limit:
+            raise UserLimitExceeded(
+                f"at most {self.limit} tickets per user for this event",
+                limit=self.limit, have=have, requested=count,
+            )
+        if expires_at <= now:
+            raise InvalidCommand("a quota reservation must expire in the future")
+        quota = Quota(ref, user, count, expires_at)
+        self._entries[ref] = quota
+        self._users[user] = have + count
+        heapq.heappush(self._expiry, (expires_at, ref))
+        return quota
+
+    def extend(self, ref: str, expires_at: float) -> Quota:
+        """Keeps a reservation until `expires_at` (never shortens it)."""
+        self._expire(self._clock.now())
+        quota = self._entries.get(ref)
+        if quota is None:
+            raise QuotaNotFound(f"no live quota {ref!r}", ref=ref)
+        if quota.expires_at is not None and expires_at > quota.expires_at:
+            quota = quota._replace(expires_at=expires_at)
+            self._entries[ref] = quota
+            heapq.heappush(self._expiry, (expires_at, ref))
+        return quota
+
+    def next_expiry(self) -> float | None:
+        heap = self._expiry
+        while heap:
+            at, ref = heap[0]
+            quota = self._entries.get(ref)
+            if quota is not None and quota.expires_at == at:
+                return at
+            heapq.heappop(heap)
+        return None
+
+    def commit(self, ref: str) -> Quota:
+        """Makes a reservation permanent: its tickets were sold."""
+        self._expire(self._clock.now())
+        quota = self._entries.get(ref)
+        if quota is None:
+            raise QuotaNotFound(f"no live quota {ref!r}", ref=ref)
+        if quota.expires_at is not None:
+            quota = quota._replace(expires_at=None)
+            self._entries[ref] = quota
+        return quota
+
+    def release(self, ref: str) -> int:
+        """Gives a reservation's tickets back; returns how many (0 if it was already gone)."""
+        self._expire(self._clock.now())
+        quota = self._entries.pop(ref, None)
+        if quota is None:
+            return 0
+        self._take(quota)
+        return quota.tickets
+
+    def count(self, user: str) -> int:
+        self._expire(self._clock.now())
+        return self._users.get(user, 0)
+
+    def sweep(self) -> int:
+        return self._expire(self._clock.now())
+
+    def _take(self, quota: Quota) -> None:
+        left = self._users[quota.user_id] - quota.tickets
+        if left:
+            self._users[quota.user_id] = left
+        else:
+            del self._users[quota.user_id]
+
+    def _expire(self, now: float) -> int:
+        heap = self._expiry
+        n = 0
+        while heap and heap[0][0] <= now:
+            at, ref = heapq.heappop(heap)
+            quota = self._entries.get(ref)
+            if quota is None or quota.expires_at != at:
+                continue
+            del self._entries[ref]
+            self._take(quota)
+            n += 1
+        return n
+
+    def reconcile(self, sold: Mapping[str, Iterable[tuple[str, int]]]) -> int:
+        """Ensures every sale the system of record knows (user → (ref, count)) is committed
+        here; returns how many were added. Quota already here is kept (never lowered)."""
+        added = 0
+        for user, refs in sold.items():
+            for ref, count in refs:
+                if ref in self._entries:
+                    if self._entries[ref].expires_at is not None:
+                        self._entries[ref] = self._entries[ref]._replace(expires_at=None)
+                    continue
+                self._entries[ref] = Quota(ref, user, count, None)
+                self._users[user] = self._users.get(user, 0) + count
+                added += 1
+        return added
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"limit": self.limit, "entries": [tuple(q) for q in self._entries.values()]}
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        self.limit = snap["limit"]
+        self._entries = {}
+        self._users = {}
+        for ref, user, count, expires_at in snap["entries"]:
+            self._entries[ref] = Quota(ref, user, count, expires_at)
+            self._users[user] = self._users.get(user, 0) + count
+        self._expiry = [(q.expires_at, q.ref) for q in self._entries.values()
+                        if q.expires_at is not None]
+        heapq.heapify(self._expiry)

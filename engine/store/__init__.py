@@ -1,0 +1,1 @@
+"""The system of record: PostgreSQL via asyncpg, parameterized SQL and explicit transactions."""

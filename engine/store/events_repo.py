@@ -1,0 +1,231 @@
+"""Events and their venue layout (sections, seats, ticket types) with the shard plan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.core.venue import Row, Seat, Section, TicketType, Venue, plan_shards
+from engine.store.errors import Conflict, NotFound
+from engine.store.records import EVENT_STATUSES, EventRecord, NewEvent, SaleSettings
+
+_SEAT_COLUMNS = (
+    "event_id", "seat_id", "section_id", "row_label", "row_ordinal", "number", "seat_ordinal",
+    "grade", "price", "x", "y",
+)
+_SETTINGS_COLUMNS = (
+    "hold_ttl_s", "hold_extension_s", "hold_max_extensions", "hold_max_lifetime_s",
+    "per_user_limit", "admission_rate", "active_cap", "heartbeat_timeout_s", "session_ttl_s",
+)
+
+_INSERT_EVENT = """
+INSERT INTO events (
+    slug, title, description, category, venue_name, venue_focal_x, venue_focal_y,
+    starts_at, ends_at, sale_opens_at, sale_closes_at, status,
+    hold_ttl_s, hold_extension_s, hold_max_extensions, hold_max_lifetime_s, per_user_limit,
+    admission_rate, active_cap, heartbeat_timeout_s, session_ttl_s,
+    shard_count, seat_count, ga_quantity, queue_seed_hash, queue_seed
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+    $21, $22, $23, $24, $25, $26
+)
+RETURNING *
+"""
+
+
+async def create_event(conn: asyncpg.Connection, new: NewEvent, venue: Venue) -> EventRecord:
+    if new.status not in EVENT_STATUSES:
+        raise ValueError(f"unknown event status {new.status!r}")
+    if new.venue_name != venue.name:
+        raise ValueError(f"venue_name {new.venue_name!r} is not the venue's name {venue.name!r}")
+    plan = plan_shards(venue, new.shard_count)
+    s = new.settings
+    async with conn.transaction():
+        try:
+            row = await conn.fetchrow(
+                _INSERT_EVENT,
+                new.slug, new.title, new.description, new.category, new.venue_name,
+                venue.focal_x, venue.focal_y, new.starts_at, new.ends_at, new.sale_opens_at,
+                new.sale_closes_at, new.status,
+                *(getattr(s, name) for name in _SETTINGS_COLUMNS),
+                new.shard_count, venue.seat_count, venue.ga_quantity, new.queue_seed_hash,
+                new.queue_seed,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"an event with slug {new.slug!r} exists") from exc
+        event_id = row["id"]
+        await conn.copy_records_to_table(
+            "event_sections",
+            records=[
+                (event_id, section.id, section.name, ordinal, plan[section.id])
+                for ordinal, section in enumerate(venue.sections)
+            ],
+            columns=("event_id", "section_id", "name", "ordinal", "shard"),
+        )
+        await conn.copy_records_to_table(
+            "seats", records=_seat_records(event_id, venue), columns=_SEAT_COLUMNS
+        )
+        await conn.copy_records_to_table(
+            "ticket_types",
+            records=[
+                (event_id, t.id, t.name, t.grade, t.price, t.quantity, plan[t.id], ordinal)
+                for ordinal, t in enumerate(venue.ticket_types)
+            ],
+            columns=(
+                "event_id", "ticket_type_id", "name", "grade", "price", "quantity", "shard",
+                "ordinal",
+            ),
+        )
+    return _event(row)
+
+
+def _seat_records(event_id: UUID, venue: Venue) -> Iterator[tuple[Any, ...]]:
+    ordinal = 0
+    for section in venue.sections:
+        for row_ordinal, row in enumerate(section.rows):
+            for seat in row.seats:
+                yield (
+                    event_id, seat.id, section.id, row.label, row_ordinal, seat.number, ordinal,
+                    seat.grade, seat.price, seat.x, seat.y,
+                )
+                ordinal += 1
+
+
+async def get_event(conn: asyncpg.Connection, event_id: UUID) -> EventRecord:
+    event = await find_event(conn, event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    return event
+
+
+async def find_event(conn: asyncpg.Connection, event_id: UUID) -> EventRecord | None:
+    row = await conn.fetchrow("SELECT * FROM events WHERE id = $1", event_id)
+    return None if row is None else _event(row)
+
+
+async def find_event_by_slug(conn: asyncpg.Connection, slug: str) -> EventRecord | None:
+    row = await conn.fetchrow("SELECT * FROM events WHERE slug = $1", slug)
+    return None if row is None else _event(row)
+
+
+async def set_event_status(conn: asyncpg.Connection, event_id: UUID, status: str) -> None:
+    if status not in EVENT_STATUSES:
+        raise ValueError(f"unknown event status {status!r}")
+    result = await conn.execute(
+        "UPDATE events SET status = $2, updated_at = now(), version = version + 1 WHERE id = $1",
+        event_id, status,
+    )
+    if result == "UPDATE 0":
+        raise NotFound(f"no event {event_id}")
+
+
+async def shard_plan(conn: asyncpg.Connection, event_id: UUID) -> dict[str, int]:
+    """Section ids and ticket type ids of the event, each mapped to its shard."""
+    rows = await conn.fetch(
+        """
+        SELECT section_id AS unit, shard FROM event_sections WHERE event_id = $1
+        UNION ALL
+        SELECT ticket_type_id, shard FROM ticket_types WHERE event_id = $1
+        """,
+        event_id,
+    )
+    if not rows:
+        await get_event(conn, event_id)
+    return {row["unit"]: row["shard"] for row in rows}
+
+
+async def load_venue(
+    conn: asyncpg.Connection, event_id: UUID, *, shard: int | None = None
+) -> Venue:
+    """The venue as stored, or the part of it that `shard` owns (`Venue.subset` of it)."""
+    async with conn.transaction():
+        event = await conn.fetchrow(
+            "SELECT venue_name, venue_focal_x, venue_focal_y, shard_count FROM events "
+            "WHERE id = $1",
+            event_id,
+        )
+        if event is None:
+            raise NotFound(f"no event {event_id}")
+        if shard is not None and not 0 <= shard < event["shard_count"]:
+            raise NotFound(f"event {event_id} has no shard {shard}")
+        sections = await conn.fetch(
+            "SELECT section_id, name FROM event_sections WHERE event_id = $1 "
+            "AND ($2::int IS NULL OR shard = $2) ORDER BY ordinal",
+            event_id, shard,
+        )
+        seats = await conn.fetch(
+            "SELECT seat_id, section_id, row_label, row_ordinal, number, grade, price, x, y "
+            "FROM seats WHERE event_id = $1 AND section_id = ANY($2::text[]) "
+            "ORDER BY seat_ordinal",
+            event_id, [s["section_id"] for s in sections],
+        )
+        types = await conn.fetch(
+            "SELECT ticket_type_id, name, grade, price, quantity FROM ticket_types "
+            "WHERE event_id = $1 AND ($2::int IS NULL OR shard = $2) ORDER BY ordinal",
+            event_id, shard,
+        )
+    return Venue(
+        name=event["venue_name"],
+        sections=_sections(sections, seats),
+        ticket_types=tuple(
+            TicketType(
+                id=t["ticket_type_id"], name=t["name"], grade=t["grade"], price=t["price"],
+                quantity=t["quantity"],
+            )
+            for t in types
+        ),
+        focal_x=event["venue_focal_x"],
+        focal_y=event["venue_focal_y"],
+    )
+
+
+def _sections(sections: Sequence[Any], seats: Sequence[Any]) -> tuple[Section, ...]:
+    rows_of: dict[str, list[Row]] = {s["section_id"]: [] for s in sections}
+    current: list[Seat] = []
+    key: tuple[str, int] | None = None
+    label = ""
+    for r in seats:
+        if (r["section_id"], r["row_ordinal"]) != key:
+            if key is not None:
+                rows_of[key[0]].append(Row(label=label, seats=tuple(current)))
+            key, label, current = (r["section_id"], r["row_ordinal"]), r["row_label"], []
+        current.append(
+            Seat(
+                id=r["seat_id"], section=r["section_id"], row=r["row_label"], number=r["number"],
+                grade=r["grade"], price=r["price"], x=r["x"], y=r["y"],
+            )
+        )
+    if key is not None:
+        rows_of[key[0]].append(Row(label=label, seats=tuple(current)))
+    return tuple(
+        Section(id=s["section_id"], name=s["name"], rows=tuple(rows_of[s["section_id"]]))
+        for s in sections
+    )
+
+
+def _event(row: Any) -> EventRecord:
+    return EventRecord(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        description=row["description"],
+        category=row["category"],
+        venue_name=row["venue_name"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        sale_opens_at=row["sale_opens_at"],
+        sale_closes_at=row["sale_closes_at"],
+        status=row["status"],
+        settings=SaleSettings(**{name: row[name] for name in _SETTINGS_COLUMNS}),
+        shard_count=row["shard_count"],
+        queue_seed_hash=row["queue_seed_hash"],
+        queue_seed=row["queue_seed"],
+        seat_count=row["seat_count"],
+        ga_quantity=row["ga_quantity"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )

@@ -1,0 +1,215 @@
+"""Reservations and their items. The partial unique index on active seat items is the last
+guard against selling a seat twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.core.inventory import ConfirmedSale
+from engine.store.errors import Conflict, InvalidTransition, NotFound, SeatAlreadyReserved
+from engine.store.records import (
+    ACTIVE_RESERVATION_STATUSES,
+    RESERVATION_STATUSES,
+    ItemSpec,
+    ReservationItem,
+    ReservationRecord,
+)
+
+ACTIVE_SEAT_INDEX = "reservation_items_active_seat_key"
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "PENDING": frozenset({"CONFIRMED", "FAILED", "CANCELLED", "EXPIRED"}),
+    "CONFIRMED": frozenset({"CANCELLED"}),
+}
+
+_INSERT_RESERVATION = """
+INSERT INTO reservations (user_id, event_id, total_amount, idempotency_key, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *
+"""
+_INSERT_ITEM = """
+INSERT INTO reservation_items
+    (reservation_id, event_id, shard, hold_id, seat_id, ticket_type_id, quantity, price)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+
+def _check_items(items: Sequence[ItemSpec]) -> list[str]:
+    if not items:
+        raise ValueError("a reservation needs at least one item")
+    seat_ids: list[str] = []
+    for item in items:
+        if (item.seat_id is None) == (item.ticket_type_id is None):
+            raise ValueError("an item names either a seat or a ticket type")
+        if item.quantity < 1 or item.price < 0 or (item.seat_id and item.quantity != 1):
+            raise ValueError(f"invalid quantity or price in {item}")
+        if item.seat_id is not None:
+            seat_ids.append(item.seat_id)
+    if len(set(seat_ids)) != len(seat_ids):
+        raise ValueError("a seat appears twice in the reservation")
+    return seat_ids
+
+
+async def create_pending(
+    conn: asyncpg.Connection,
+    *,
+    user_id: UUID,
+    event_id: UUID,
+    items: Sequence[ItemSpec],
+    expires_at: datetime,
+    idempotency_key: str | None = None,
+) -> ReservationRecord:
+    """A PENDING reservation of `items`; the same idempotency key again returns the first one."""
+    seat_ids = _check_items(items)
+    total = sum(item.price * item.quantity for item in items)
+    async with conn.transaction():
+        if idempotency_key is not None:
+            existing = await _find_by_key(conn, user_id, idempotency_key)
+            if existing is not None:
+                return existing
+        try:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    _INSERT_RESERVATION, user_id, event_id, total, idempotency_key, expires_at
+                )
+                if row is None:
+                    assert idempotency_key is not None
+                    existing = await _find_by_key(conn, user_id, idempotency_key)
+                    assert existing is not None
+                    return existing
+                await conn.executemany(
+                    _INSERT_ITEM,
+                    [
+                        (row["id"], event_id, i.shard, i.hold_id, i.seat_id, i.ticket_type_id,
+                         i.quantity, i.price)
+                        for i in items
+                    ],
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != ACTIVE_SEAT_INDEX:
+                raise Conflict(str(exc)) from exc
+            taken = await conn.fetch(
+                "SELECT seat_id FROM reservation_items WHERE event_id = $1 AND active "
+                "AND seat_id = ANY($2::text[]) ORDER BY seat_id",
+                event_id, seat_ids,
+            )
+            raise SeatAlreadyReserved([r["seat_id"] for r in taken] or sorted(seat_ids)) from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise NotFound(f"unknown user, event, seat or ticket type: {exc}") from exc
+        return await get_reservation(conn, row["id"])
+
+
+async def _find_by_key(
+    conn: asyncpg.Connection, user_id: UUID, idempotency_key: str
+) -> ReservationRecord | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM reservations WHERE user_id = $1 AND idempotency_key = $2",
+        user_id, idempotency_key,
+    )
+    return None if row is None else await _with_items(conn, row)
+
+
+async def get_reservation(conn: asyncpg.Connection, reservation_id: UUID) -> ReservationRecord:
+    row = await conn.fetchrow("SELECT * FROM reservations WHERE id = $1", reservation_id)
+    if row is None:
+        raise NotFound(f"no reservation {reservation_id}")
+    return await _with_items(conn, row)
+
+
+async def transition(
+    conn: asyncpg.Connection, reservation_id: UUID, to_status: str
+) -> ReservationRecord:
+    """Moves the reservation to `to_status`; its items stay active only while it is PENDING
+    or CONFIRMED. The same status again changes nothing."""
+    if to_status not in RESERVATION_STATUSES:
+        raise ValueError(f"unknown reservation status {to_status!r}")
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT * FROM reservations WHERE id = $1 FOR UPDATE", reservation_id
+        )
+        if row is None:
+            raise NotFound(f"no reservation {reservation_id}")
+        if row["status"] == to_status:
+            return await _with_items(conn, row)
+        if to_status not in TRANSITIONS.get(row["status"], frozenset()):
+            raise InvalidTransition(
+                f"reservation {reservation_id} cannot go from {row['status']} to {to_status}"
+            )
+        row = await conn.fetchrow(
+            """
+            UPDATE reservations SET status = $2, updated_at = now(),
+                confirmed_at = CASE WHEN $3 THEN now() ELSE confirmed_at END,
+                cancelled_at = CASE WHEN $4 THEN now() ELSE cancelled_at END
+            WHERE id = $1
+            RETURNING *
+            """,
+            reservation_id, to_status, to_status == "CONFIRMED", to_status == "CANCELLED",
+        )
+        await conn.execute(
+            "UPDATE reservation_items SET active = $2 WHERE reservation_id = $1 AND active <> $2",
+            reservation_id, to_status in ACTIVE_RESERVATION_STATUSES,
+        )
+        return await _with_items(conn, row)
+
+
+async def shard_sales(
+    conn: asyncpg.Connection, *, event_id: UUID, shard: int
+) -> tuple[list[ConfirmedSale], set[str]]:
+    """The confirmed sales of a shard grouped by hold, and the hold ids of all its active items."""
+    rows = await conn.fetch(
+        """
+        SELECT i.hold_id, i.seat_id, i.ticket_type_id, i.quantity, r.user_id, r.status
+        FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id
+        WHERE i.event_id = $1 AND i.shard = $2 AND i.active
+        ORDER BY i.id
+        """,
+        event_id, shard,
+    )
+    sales: dict[str, tuple[str, list[str], dict[str, int]]] = {}
+    for r in rows:
+        if r["status"] != "CONFIRMED":
+            continue
+        _, seats, ga = sales.setdefault(r["hold_id"], (str(r["user_id"]), [], {}))
+        if r["seat_id"] is not None:
+            seats.append(r["seat_id"])
+        else:
+            ga[r["ticket_type_id"]] = ga.get(r["ticket_type_id"], 0) + r["quantity"]
+    confirmed = [
+        ConfirmedSale(hold_id, user_id, tuple(seats), tuple(ga.items()))
+        for hold_id, (user_id, seats, ga) in sales.items()
+    ]
+    return confirmed, {r["hold_id"] for r in rows}
+
+
+async def _with_items(conn: asyncpg.Connection, row: Any) -> ReservationRecord:
+    items = await conn.fetch(
+        "SELECT * FROM reservation_items WHERE reservation_id = $1 ORDER BY id", row["id"]
+    )
+    return ReservationRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        event_id=row["event_id"],
+        status=row["status"],
+        total_amount=row["total_amount"],
+        currency=row["currency"],
+        idempotency_key=row["idempotency_key"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        confirmed_at=row["confirmed_at"],
+        cancelled_at=row["cancelled_at"],
+        items=tuple(
+            ReservationItem(
+                id=i["id"], reservation_id=i["reservation_id"], event_id=i["event_id"],
+                shard=i["shard"], hold_id=i["hold_id"], seat_id=i["seat_id"],
+                ticket_type_id=i["ticket_type_id"], quantity=i["quantity"], price=i["price"],
+                active=i["active"],
+            )
+            for i in items
+        ),
+    )
