@@ -54,7 +54,7 @@ class Settings:
     )
     snapshot_every_ops: int = _env(
         "TIKETI_SNAPSHOT_EVERY_OPS", "A shard snapshots after this many journaled commands.",
-        20_000,
+        100_000,
     )
     snapshot_every_s: float = _env(
         "TIKETI_SNAPSHOT_EVERY_S",
@@ -123,9 +123,16 @@ def _parse(name: str, env_name: str, raw: str, annotation: Any) -> Any:
     return raw
 
 
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
 SETTINGS_DOC: list[tuple[str, str, str]] = [
-    (f.metadata["env"], "" if f.default is None else str(f.default), f.metadata["doc"])
-    for f in fields(Settings)
+    (f.metadata["env"], _show(f.default), f.metadata["doc"]) for f in fields(Settings)
 ]
 
 

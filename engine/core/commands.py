@@ -24,11 +24,17 @@ class SeatShardState:
     def __init__(self, inventory: SeatInventory, ledger: TicketLedger) -> None:
         self.inventory = inventory
         self.ledger = ledger
+        # The commands that are plain inventory methods are called bound, without a wrapper.
+        self._direct: dict[str, tuple[Callable[..., Any], int, int]] = {
+            op: (getattr(inventory, op), low, high) for op, (_, low, high) in _SEAT_OPS.items()
+            if op in _INVENTORY_METHODS
+        }
 
     def apply(self, cmd: Command) -> Applied:
         try:
             op = cmd[0]
-            spec = _SEAT_OPS.get(op)
+            direct = self._direct.get(op)
+            spec = direct or _SEAT_OPS.get(op)
         except (TypeError, IndexError, KeyError):
             spec = None
         if spec is None:
@@ -38,9 +44,14 @@ class SeatShardState:
         if n < low or n > high:
             return InvalidCommand(f"{op} takes {low} to {high} arguments, not {n}"), None
         try:
+            if direct is not None:
+                return handler(*cmd[1:]), cmd
             return handler(self, *cmd[1:]), cmd
         except DomainError as err:
             return err, cmd
+
+    def pull_events(self) -> list[Any]:
+        return self.inventory.pull_events()
 
     def snapshot(self) -> dict[str, Any]:
         return {"inventory": self.inventory.snapshot(), "ledger": self.ledger.snapshot()}
@@ -89,11 +100,15 @@ _SEAT_OPS: dict[str, tuple[_SeatHandler, int, int]] = {
         4,
         4,
     ),
-    "quota_extend": (lambda s, ref, expires_at: s.ledger.extend(ref, expires_at), 2, 2),
-    "quota_commit": (lambda s, ref: s.ledger.commit(ref), 1, 1),
-    "quota_release": (lambda s, ref: s.ledger.release(ref), 1, 1),
+    "quota_extend": (
+        lambda s, user, ref, expires_at: s.ledger.extend(user, ref, expires_at), 3, 3
+    ),
+    "quota_commit": (lambda s, user, ref: s.ledger.commit(user, ref), 2, 2),
+    "quota_release": (lambda s, user, ref: s.ledger.release(user, ref), 2, 2),
 }
 SEAT_OPS = frozenset(_SEAT_OPS)
+_INVENTORY_METHODS = frozenset(
+    {"hold", "hold_best", "hold_ga", "extend", "release", "confirm", "cancel_sale"})
 
 
 class QueueShardState:
@@ -132,6 +147,9 @@ class QueueShardState:
         except DomainError as err:
             return err, None
         return InvalidCommand(f"unknown queue command {_describe(cmd)}"), None
+
+    def pull_events(self) -> list[Any]:
+        return self.room.pull_events()
 
     def snapshot(self) -> dict[str, Any]:
         return self.room.snapshot()

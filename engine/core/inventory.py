@@ -512,7 +512,12 @@ class SeatInventory:
                                   seat_ids=taken)
         if self._users.get(user, 0) + n > self.policy.user_limit:
             self._check_limit(user, n)
-        return self._take_seats(user, tuple(idxs), seat_ids, now, self._hold_id(hold_id))
+        if hold_id is None:
+            self._counter += 1
+            hold_id = f"{self.hold_prefix}-{self._counter}"
+        else:
+            hold_id = self._hold_id(hold_id)
+        return self._take_seats(user, tuple(idxs), seat_ids, now, hold_id)
 
     def _hold_best(
         self, user: str, count: int, section: str | None, grade: str | None, now: float,

@@ -68,12 +68,16 @@ class TicketLedger:
         heapq.heappush(self._expiry, (expires_at, ref))
         return quota
 
-    def extend(self, ref: str, expires_at: float) -> Quota:
+    def _own(self, user: str, ref: str) -> Quota:
+        quota = self._entries.get(ref)
+        if quota is None or quota.user_id != user:
+            raise QuotaNotFound(f"no live quota {ref!r} of this user", ref=ref)
+        return quota
+
+    def extend(self, user: str, ref: str, expires_at: float) -> Quota:
         """Keeps a reservation until `expires_at` (never shortens it)."""
         self._expire(self._clock.now())
-        quota = self._entries.get(ref)
-        if quota is None:
-            raise QuotaNotFound(f"no live quota {ref!r}", ref=ref)
+        quota = self._own(user, ref)
         if quota.expires_at is not None and expires_at > quota.expires_at:
             quota = quota._replace(expires_at=expires_at)
             self._entries[ref] = quota
@@ -90,23 +94,22 @@ class TicketLedger:
             heapq.heappop(heap)
         return None
 
-    def commit(self, ref: str) -> Quota:
+    def commit(self, user: str, ref: str) -> Quota:
         """Makes a reservation permanent: its tickets were sold."""
         self._expire(self._clock.now())
-        quota = self._entries.get(ref)
-        if quota is None:
-            raise QuotaNotFound(f"no live quota {ref!r}", ref=ref)
+        quota = self._own(user, ref)
         if quota.expires_at is not None:
             quota = quota._replace(expires_at=None)
             self._entries[ref] = quota
         return quota
 
-    def release(self, ref: str) -> int:
+    def release(self, user: str, ref: str) -> int:
         """Gives a reservation's tickets back; returns how many (0 if it was already gone)."""
         self._expire(self._clock.now())
-        quota = self._entries.pop(ref, None)
-        if quota is None:
+        quota = self._entries.get(ref)
+        if quota is None or quota.user_id != user:
             return 0
+        del self._entries[ref]
         self._take(quota)
         return quota.tickets
 

@@ -48,7 +48,10 @@ def _floor_sections(blocks: int, rows: int, seats: int) -> list[Section]:
 def _bowl_sections(
     prefix: int, count: int, rows: int, seats: int, radius: float, grades: tuple[str, str]
 ) -> list[Section]:
-    """`count` angled sections on an ellipse around the field centre, leaving the stage end open."""
+    """`count` angled sections on an ellipse around the field centre, leaving the stage end
+    open."""
+    if count <= 0:
+        return []
     cx, cy = 0.0, 75.0
     open_arc = math.radians(70)
     span = (2 * math.pi - open_arc) / count

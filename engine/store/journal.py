@@ -9,13 +9,14 @@ so a stale incarnation of a shard can never write after a newer one has claimed 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 _APPEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
@@ -32,6 +33,10 @@ redis.call('SET', KEYS[2], ARGV[3])
 redis.call('XTRIM', KEYS[3], 'MINID', ARGV[2])
 return 1
 """
+
+
+def _sha1(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
 class Fenced(RuntimeError):
@@ -76,13 +81,17 @@ class ShardJournal:
         self.events_key = f"{tag}:events"
         self.events_maxlen = events_maxlen
         self.epoch = 0
-        self._append = client.register_script(_APPEND)
-        self._snapshot = client.register_script(_SNAPSHOT)
+        self._sha = {"append": _sha1(_APPEND), "snapshot": _sha1(_SNAPSHOT)}
 
     async def claim(self) -> int:
         """Becomes the only writer of this journal; earlier writers are fenced off."""
+        await self._load_scripts()
         self.epoch = int(await self.client.incr(self.epoch_key))
         return self.epoch
+
+    async def _load_scripts(self) -> None:
+        for source in (_APPEND, _SNAPSHOT):
+            await self.client.script_load(source)
 
     async def recover(self) -> Recovered:
         raw = cast(bytes | None, await self.client.get(self.snapshot_key))
@@ -118,16 +127,25 @@ class ShardJournal:
 
     async def write(self, ops: Sequence[tuple[str, tuple[list[str], list[Any]]]]) -> None:
         """Runs appends and snapshot writes, in order, in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
-        for kind, (keys, args) in ops:
-            script = self._append if kind == "append" else self._snapshot
-            await script(keys=keys, args=args, client=pipe)
         try:
-            await pipe.execute()
+            await self._write(ops)
+        except NoScriptError:
+            await self._load_scripts()  # the server lost its script cache (a restart)
+            await self._write(ops)
         except ResponseError as exc:
             if "FENCED" in str(exc):
                 raise Fenced(f"{self.journal_key} was claimed by a newer writer") from exc
             raise
+
+    async def _write(self, ops: Sequence[tuple[str, tuple[list[str], list[Any]]]]) -> None:
+        if len(ops) == 1:
+            kind, (keys, args) = ops[0]
+            await self.client.evalsha(self._sha[kind], len(keys), *keys, *args)
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for kind, (keys, args) in ops:
+            pipe.evalsha(self._sha[kind], len(keys), *keys, *args)
+        await pipe.execute()
 
     async def reset(self) -> None:
         """Deletes this shard's journal, snapshot and events (a new shard state begins)."""

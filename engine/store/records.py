@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from engine.core.inventory import HoldPolicy
+from engine.core.waiting_room import QueuePolicy
 
 EVENT_STATUSES = ("draft", "upcoming", "on_sale", "sold_out", "closed", "cancelled")
 RESERVATION_STATUSES = ("PENDING", "CONFIRMED", "CANCELLED", "FAILED", "EXPIRED")
@@ -33,6 +34,14 @@ class SaleSettings:
             max_extensions=self.hold_max_extensions,
             max_lifetime=self.hold_max_lifetime_s,
             user_limit=self.per_user_limit,
+        )
+
+    def queue_policy(self) -> QueuePolicy:
+        return QueuePolicy(
+            admission_rate=self.admission_rate,
+            active_cap=self.active_cap,
+            heartbeat_timeout=self.heartbeat_timeout_s,
+            session_ttl=self.session_ttl_s,
         )
 
 

@@ -26,11 +26,11 @@ def test_reservations_count_against_the_limit_until_they_lapse() -> None:
 def test_committed_quota_never_lapses() -> None:
     ledger, clock = make()
     ledger.reserve("u", "r1", 2, expires_at=110.0)
-    ledger.commit("r1")
+    ledger.commit("u", "r1")
     clock.advance(1_000)
     assert ledger.count("u") == 2
     with pytest.raises(QuotaNotFound):
-        ledger.commit("nope")
+        ledger.commit("u", "nope")
 
 
 def test_same_ref_is_idempotent_and_release_gives_back() -> None:
@@ -40,8 +40,11 @@ def test_same_ref_is_idempotent_and_release_gives_back() -> None:
     assert ledger.count("u") == 2
     with pytest.raises(InvalidCommand):
         ledger.reserve("u", "r1", 3, expires_at=150.0)
-    assert ledger.release("r1") == 2
-    assert ledger.release("r1") == 0
+    assert ledger.release("someone-else", "r1") == 0
+    with pytest.raises(QuotaNotFound):
+        ledger.commit("someone-else", "r1")
+    assert ledger.release("u", "r1") == 2
+    assert ledger.release("u", "r1") == 0
     assert ledger.count("u") == 0
 
 

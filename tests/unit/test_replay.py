@@ -48,7 +48,7 @@ seat_commands = st.one_of(
               st.text("xyz", min_size=1, max_size=2)),
     st.tuples(st.just("quota_reserve"), st.sampled_from(USERS), st.text("pq", min_size=1,
               max_size=2), st.integers(1, 3), st.just(1e9)),
-    st.tuples(st.sampled_from(["quota_commit", "quota_release"]),
+    st.tuples(st.sampled_from(["quota_commit", "quota_release"]), st.sampled_from(USERS),
               st.text("pq", min_size=1, max_size=2)),
     st.tuples(st.just("sweep")),
     st.tuples(st.just("bogus")),

@@ -1,0 +1,103 @@
+"""Creates and finds an event's shards: K seat shards (sections split by `plan_shards`) and
+one queue shard, as named, detached Ray actors that restart when they crash."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from engine.actors.config import ShardConfig
+from engine.actors.shards import QueueShard, SeatShard
+
+SHARD_OPTIONS: dict[str, Any] = {
+    "max_restarts": -1,
+    "max_task_retries": -1,
+    "lifetime": "detached",
+    "max_concurrency": 1000,
+}
+
+RemoteSeatShard = ray.remote(SeatShard)
+RemoteQueueShard = ray.remote(QueueShard)
+
+
+Handle = Any  # a Ray ActorHandle; Ray's stubs cannot type calls to the actor's methods
+
+
+@dataclass(frozen=True)
+class EventShards:
+    event_id: str
+    seats: tuple[Handle, ...]
+    queue: Handle
+
+
+def seat_actor_name(event_id: str, shard: int) -> str:
+    return f"seats:{event_id}:{shard}"
+
+
+def queue_actor_name(event_id: str) -> str:
+    return f"queue:{event_id}"
+
+
+class ShardDirectory:
+    def __init__(
+        self,
+        namespace: str,
+        config_for: Callable[[str, int], ShardConfig],
+        *,
+        shard_cpus: float = 0.05,
+    ) -> None:
+        self.namespace = namespace
+        self._config_for = config_for
+        self._options = {**SHARD_OPTIONS, "num_cpus": shard_cpus, "namespace": namespace}
+        self._cache: dict[str, EventShards] = {}
+
+    async def open_event(self, event_id: str, shard_count: int) -> tuple[EventShards,
+                                                                         list[dict[str, Any]]]:
+        """Creates the event's shards if they do not exist and waits until all have restored
+        their state; returns the handles and what each seat shard reported."""
+        seats = tuple(
+            self._spawn(RemoteSeatShard, seat_actor_name(event_id, k),
+                        self._config_for(event_id, k))
+            for k in range(shard_count)
+        )
+        queue = self._spawn(RemoteQueueShard, queue_actor_name(event_id),
+                            self._config_for(event_id, -1))
+        infos: list[dict[str, Any]] = await asyncio.gather(*(h.ready.remote() for h in seats))
+        await queue.ready.remote()
+        shards = EventShards(event_id, seats, queue)
+        self._cache[event_id] = shards
+        return shards, list(infos)
+
+    def _spawn(self, remote_class: Any, name: str, config: ShardConfig) -> Handle:
+        handle = remote_class.options(name=name, get_if_exists=True, **self._options).remote(
+            config)
+        return handle
+
+    def find_event(self, event_id: str, shard_count: int) -> EventShards:
+        """The handles of an event's running shards (raises ValueError if they are absent)."""
+        cached = self._cache.get(event_id)
+        if cached is not None and len(cached.seats) == shard_count:
+            return cached
+        seats = tuple(ray.get_actor(seat_actor_name(event_id, k), namespace=self.namespace)
+                      for k in range(shard_count))
+        queue = ray.get_actor(queue_actor_name(event_id), namespace=self.namespace)
+        shards = EventShards(event_id, seats, queue)
+        self._cache[event_id] = shards
+        return shards
+
+    async def close_event(self, event_id: str, shard_count: int) -> None:
+        """Stops the event's shards for good (their journals stay in Redis)."""
+        try:
+            shards = self.find_event(event_id, shard_count)
+        except ValueError:
+            return
+        for handle in (*shards.seats, shards.queue):
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                await handle.shutdown.remote()
+            ray.kill(handle, no_restart=True)
+        self._cache.pop(event_id, None)

@@ -1,0 +1,229 @@
+"""The seat and queue shards as plain asyncio services: a host over the core state, built
+from PostgreSQL (layout, sale settings, sales), journaled to Redis, with their background
+loops. The Ray actors in `shards.py` are thin wrappers around these, so the services run
+(and are tested) without Ray as well."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+from uuid import UUID
+
+import redis.asyncio as aioredis
+
+from engine.actors.config import ShardConfig, queue_summary_key
+from engine.actors.host import ShardHost, ShardState, ShellClock
+from engine.core.commands import Command, QueueShardState, SeatShardState
+from engine.core.inventory import SeatInventory
+from engine.core.ledger import TicketLedger, home_shard
+from engine.core.venue import Venue
+from engine.core.waiting_room import WaitingRoom
+from engine.store import events_repo, reservations_repo
+from engine.store.journal import ShardJournal, pack
+from engine.store.pool import connect
+from engine.store.records import EventRecord
+
+log = logging.getLogger(__name__)
+
+
+class _Service:
+    """What both shard services share: a Redis client, a host, background loops."""
+
+    def __init__(self, config: ShardConfig, on_fatal: Callable[[BaseException], None]) -> None:
+        self.config = config
+        self.clock = ShellClock()
+        self.redis = aioredis.Redis.from_url(config.redis_url)
+        self._on_fatal = on_fatal
+        self._tasks: list[asyncio.Task[None]] = []
+        self.host: ShardHost | None = None
+
+    def _make_host(self, journal_name: str) -> ShardHost:
+        journal = ShardJournal(self.redis, self.config.namespace, journal_name)
+        self.host = ShardHost(
+            journal,
+            self.clock,
+            snapshot_every_ops=self.config.snapshot_every_ops,
+            snapshot_every_s=self.config.snapshot_every_s,
+            on_fatal=self._on_fatal,
+        )
+        return self.host
+
+    def _every(self, seconds: float, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background job of shard %s failed",
+                                  self.config.event_id)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(loop()))
+
+    async def _snapshot_if_due(self) -> None:
+        assert self.host is not None
+        if self.host.snapshot_due():
+            await self.host.snapshot()
+
+    async def submit(self, commands: Sequence[Command]) -> list[Any]:
+        assert self.host is not None
+        return await self.host.submit(commands)
+
+    async def read(self, fn: Callable[[Any], Any]) -> Any:
+        assert self.host is not None
+        return await self.host.read(fn)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.host is not None:
+            await self.host.close()
+        await self.redis.aclose()
+
+
+class SeatShardService(_Service):
+    async def start(self) -> dict[str, Any]:
+        cfg = self.config
+        event_id = UUID(cfg.event_id)
+        conn = await connect(cfg.database_url)
+        try:
+            event = await events_repo.get_event(conn, event_id)
+            venue = await events_repo.load_venue(conn, event_id, shard=cfg.shard)
+        finally:
+            await conn.close()
+        self.event = event
+        self.venue = venue
+        policy = event.settings.hold_policy()
+        clock = self.clock
+
+        def make(prefix: str) -> ShardState:
+            return SeatShardState(
+                SeatInventory(venue, policy, clock, hold_prefix=prefix),
+                TicketLedger(policy.user_limit, clock),
+            )
+
+        host = self._make_host(cfg.seat_journal)
+        info = await host.start(
+            fresh=lambda: make(f"{cfg.shard}.{secrets.token_hex(3)}"),
+            blank=lambda: make(""),
+            after_restore=self._reconcile,
+        )
+        self._every(cfg.sweep_interval_s, self._sweep)
+        self._every(1.0, self._snapshot_if_due)
+        return {**info, **self.describe()}
+
+    def describe(self) -> dict[str, Any]:
+        venue: Venue = self.venue
+        policy = self.event.settings.hold_policy()
+        distances = [venue.distance(s) for s in venue.seats()]
+        return {
+            "event_id": self.config.event_id,
+            "shard": self.config.shard,
+            "shard_count": self.event.shard_count,
+            "sections": [s.id for s in venue.sections],
+            "ticket_types": [t.id for t in venue.ticket_types],
+            "grades": sorted({s.grade for s in venue.seats()}),
+            "nearest": min(distances) if distances else None,
+            "capacity": venue.capacity,
+            "policy": {"ttl": policy.ttl, "extension": policy.extension,
+                       "max_lifetime": policy.max_lifetime, "user_limit": policy.user_limit},
+        }
+
+    async def _reconcile(self, state: ShardState) -> bool:
+        """PostgreSQL wins: its confirmed sales are forced in, sales it does not know are
+        cancelled, and (for split events) the ledger learns every sale of its home users."""
+        assert isinstance(state, SeatShardState)
+        cfg = self.config
+        event: EventRecord = self.event
+        conn = await connect(cfg.database_url)
+        try:
+            confirmed, active = await reservations_repo.shard_sales(
+                conn, event_id=event.id, shard=cfg.shard)
+            report = state.inventory.reconcile(confirmed, active)
+            added = 0
+            if event.shard_count > 1:
+                sold: dict[str, list[tuple[str, int]]] = {}
+                for k in range(event.shard_count):
+                    sales = confirmed if k == cfg.shard else (
+                        await reservations_repo.shard_sales(conn, event_id=event.id,
+                                                            shard=k))[0]
+                    for sale in sales:
+                        if home_shard(sale.user_id, event.shard_count) == cfg.shard:
+                            tickets = len(sale.seat_ids) + sum(q for _, q in sale.ga)
+                            sold.setdefault(sale.user_id, []).append(
+                                (quota_ref(sale.hold_id), tickets))
+                added = state.ledger.reconcile(sold)
+        finally:
+            await conn.close()
+        if report.changed or added:
+            log.warning("shard %s:%s reconciled with PostgreSQL: %s, %d ledger entries",
+                        cfg.event_id, cfg.shard, report, added)
+        return report.changed or added > 0
+
+    async def _sweep(self) -> None:
+        assert self.host is not None
+        state = self.host.state
+        assert isinstance(state, SeatShardState)
+        now = self.clock.tick()
+        due = [t for t in (state.inventory.next_expiry(), state.ledger.next_expiry())
+               if t is not None and t <= now]
+        if due:
+            await self.host.submit([("sweep",)])
+
+
+class QueueShardService(_Service):
+    async def start(self) -> dict[str, Any]:
+        cfg = self.config
+        conn = await connect(cfg.database_url)
+        try:
+            event = await events_repo.get_event(conn, UUID(cfg.event_id))
+        finally:
+            await conn.close()
+        self.event = event
+        if not event.queue_seed:
+            raise RuntimeError(f"event {event.id} has no queue seed")
+        clock = self.clock
+        seed = event.queue_seed
+
+        def make() -> ShardState:
+            return QueueShardState(WaitingRoom(event.settings.queue_policy(), clock,
+                                               opens_at=event.sale_opens_at.timestamp(),
+                                               seed=seed))
+
+        host = self._make_host(cfg.queue_journal)
+        info = await host.start(fresh=make, blank=make)
+        self._summary_key = queue_summary_key(cfg.namespace, cfg.event_id)
+        self._published = -1
+        await self._publish()
+        self._every(cfg.queue_tick_s, self._tick)
+        self._every(cfg.queue_publish_s, self._publish)
+        self._every(1.0, self._snapshot_if_due)
+        return {**info, "event_id": cfg.event_id, "seed_commitment": event.queue_seed_hash}
+
+    async def _tick(self) -> None:
+        assert self.host is not None
+        await self.host.submit([("tick",)])
+
+    async def _publish(self) -> None:
+        summary = await self.read(lambda s: s.room.summary())
+        if summary.version == self._published:
+            return
+        ttl_ms = max(2_000, int(self.config.queue_publish_s * 20_000))
+        await self.redis.set(self._summary_key, pack(summary.to_list()), px=ttl_ms)
+        self._published = summary.version
+
+
+def quota_ref(hold_id: str) -> str:
+    """The ledger reference of a hold: the hold id without its shard (the same for every part
+    of a hold that spans shards)."""
+    part = hold_id.split("+", 1)[0]
+    return part.split(".", 1)[1] if "." in part else part

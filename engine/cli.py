@@ -1,0 +1,164 @@
+"""`tiketi`: run the engine locally, apply migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from engine.settings import Settings, SettingsError
+
+log = logging.getLogger("tiketi")
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_migrate(settings: Settings) -> int:
+    from engine.local.stores import LocalStores
+    from engine.store.migrate import migrate
+
+    with LocalStores(settings) as stores:
+        applied = migrate(stores.database_url)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+    return 0
+
+
+def cmd_up(settings: Settings) -> int:
+    from engine.actors.cluster import connect_ray, disconnect_ray
+    from engine.local.stores import LocalStores
+    from engine.store.migrate import migrate
+
+    _stop_on_sigterm()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with LocalStores(settings) as stores:
+        applied = migrate(stores.database_url)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        started_ray = connect_ray(settings)
+        try:
+            return asyncio.run(_serve(settings, stores.database_url, stores.redis_url,
+                                      [type(s).__name__ for s in stores.started],
+                                      started_ray))
+        finally:
+            disconnect_ray()
+            with contextlib.suppress(FileNotFoundError):
+                (settings.data_dir / "engine.json").unlink()
+
+
+async def _serve(
+    settings: Settings, database_url: str, redis_url: str, embedded: list[str],
+    started_ray: bool,
+) -> int:
+    from engine.actors.cluster import cluster_address
+    from engine.actors.config import ShardConfig
+    from engine.actors.directory import ShardDirectory
+    from engine.provision import ensure_demo_event
+    from engine.store.pool import connect
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    directory = ShardDirectory(
+        settings.namespace,
+        lambda event_id, shard: ShardConfig.from_settings(
+            settings, event_id=event_id, shard=shard, database_url=database_url,
+            redis_url=redis_url),
+    )
+    events: list[dict[str, Any]] = []
+    if settings.demo_event:
+        conn = await connect(database_url)
+        try:
+            event, created = await ensure_demo_event(conn, shard_count=settings.shards_per_event)
+        finally:
+            await conn.close()
+        await directory.open_event(str(event.id), event.shard_count)
+        events.append({
+            "id": str(event.id), "title": event.title, "created": created,
+            "seats": event.seat_count, "standing": event.ga_quantity,
+            "seat_shards": event.shard_count, "sale_opens_at": event.sale_opens_at.isoformat(),
+            "queue_seed_sha256": event.queue_seed_hash,
+        })
+
+    state = {
+        "pid": os.getpid(),
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "embedded": embedded,
+        "ray_address": cluster_address(),
+        "ray_started_here": started_ray,
+        "namespace": settings.namespace,
+        "events": events,
+    }
+    (settings.data_dir / "engine.json").write_text(json.dumps(state, indent=2))
+    _print_summary(state)
+
+    parent = os.getppid()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        if os.getppid() != parent:
+            log.warning("the parent process is gone; stopping")
+            break
+    print("TIKETI engine is stopping...", flush=True)
+    return 0
+
+
+def _print_summary(state: dict[str, Any]) -> None:
+    embedded = state["embedded"]
+    lines = [
+        "TIKETI engine is up",
+        f"  PostgreSQL   {state['database_url']}"
+        + ("  (embedded)" if "EmbeddedPostgres" in embedded else ""),
+        f"  Redis        {state['redis_url']}"
+        + ("  (embedded, append-only)" if "EmbeddedRedis" in embedded else ""),
+        f"  Ray          {state['ray_address']}"
+        + ("  (local instance)" if state["ray_started_here"] else "")
+        + f", namespace {state['namespace']!r}",
+    ]
+    for event in state["events"]:
+        lines += [
+            f"  Event        {event['id']}  {event['title']}",
+            f"               {event['seats']:,} seats + {event['standing']:,} standing, "
+            f"{event['seat_shards']} seat shards + 1 queue shard",
+            f"               sale opens {event['sale_opens_at']}; queue seed "
+            f"SHA-256 {event['queue_seed_sha256']}",
+        ]
+    lines.append("Stop with Ctrl-C or SIGTERM.")
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tiketi", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the engine locally until stopped")
+    sub.add_parser("migrate", help="apply database migrations")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"tiketi: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    if args.command == "migrate":
+        return cmd_migrate(settings)
+    return cmd_up(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The shard host over an in-memory journal: replies wait for durability, writes keep their
+order, snapshots cover exactly what was journaled before them, and a failed write stops the
+shard instead of letting it serve state the journal does not have."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from engine.actors.host import ShardHost, ShardUnavailable, ShellClock
+from engine.core.commands import QueueShardState
+from engine.core.waiting_room import QueuePolicy, WaitingRoom
+from engine.store.journal import JournalEntry, Recovered, pack, unpack
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self.entries: list[JournalEntry] = []
+        self.snapshot: tuple[int, Any] | None = None
+        self.rounds: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail = False
+        self.epoch = 0
+
+    async def claim(self) -> int:
+        self.epoch += 1
+        return self.epoch
+
+    async def recover(self) -> Recovered:
+        seq, state = self.snapshot if self.snapshot else (0, None)
+        return Recovered(seq, state, [e for e in self.entries if e.seq > seq])
+
+    def append_args(self, seq: int, now: float, commands: Sequence[Any],
+                    events: Sequence[Any]) -> Any:
+        return ("append", seq, now, unpack(pack(list(commands))))
+
+    def snapshot_args(self, seq: int, state: Any) -> Any:
+        return ("snapshot", seq, unpack(pack(state)))
+
+    async def write(self, ops: Sequence[tuple[str, Any]]) -> None:
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("redis went away")
+        self.rounds.append([kind for kind, _ in ops])
+        for kind, args in ops:
+            if kind == "append":
+                _, seq, now, commands = args
+                self.entries.append(JournalEntry(seq, now, commands))
+            else:
+                _, seq, state = args
+                self.snapshot = (seq, state)
+                self.entries = [e for e in self.entries if e.seq > seq]
+
+
+async def start(journal: MemoryJournal, fatal: list[BaseException], every: int = 1_000
+                ) -> ShardHost:
+    clock = ShellClock()
+
+    def room() -> QueueShardState:
+        return QueueShardState(WaitingRoom(QueuePolicy(), clock, opens_at=0.0, seed="ab"))
+
+    host = ShardHost(journal, clock, snapshot_every_ops=every, snapshot_every_s=60.0,
+                     on_fatal=fatal.append)
+    await host.start(fresh=room, blank=room)
+    return host
+
+
+async def test_reply_waits_until_the_entry_is_durable() -> None:
+    journal, fatal = MemoryJournal(), list[BaseException]()
+    host = await start(journal, fatal)
+    journal.gate.clear()
+    pending = asyncio.ensure_future(host.submit([("join", "a")]))
+    await asyncio.sleep(0.05)
+    assert not pending.done()
+    read = asyncio.ensure_future(host.read(lambda s: s.room.status("a")))
+    await asyncio.sleep(0.05)
+    assert not read.done()
+    journal.gate.set()
+    (status,) = await pending
+    assert status.state == "waiting"
+    assert (await read).state == "waiting"
+    await host.close()
+
+
+async def test_concurrent_batches_are_grouped_and_ordered() -> None:
+    journal, fatal = MemoryJournal(), list[BaseException]()
+    host = await start(journal, fatal)
+    journal.gate.clear()
+    futures = [asyncio.ensure_future(host.submit([("join", f"u{i}")])) for i in range(20)]
+    await asyncio.sleep(0.01)
+    journal.gate.set()
+    await asyncio.gather(*futures)
+    seqs = [e.seq for e in journal.entries]
+    assert seqs == sorted(seqs) == list(range(1, 21))
+    assert len(journal.rounds) < 20
+    await host.close()
+
+
+async def test_restart_rebuilds_exactly_the_acknowledged_state() -> None:
+    journal, fatal = MemoryJournal(), list[BaseException]()
+    host = await start(journal, fatal, every=7)
+    for i in range(30):
+        await host.submit([("join", f"u{i}"), ("leave", f"u{i - 3}") if i % 4 == 0 else
+                           ("heartbeat", f"u{i}")])
+    expected = unpack(pack(host.state.snapshot()))
+    await host.close()
+    assert journal.snapshot is not None and 0 < journal.snapshot[0] < 30
+    assert journal.entries, "a journal tail is left to replay"
+    again = await start(journal, fatal)
+    assert unpack(pack(again.state.snapshot())) == expected
+    assert again.seq >= 30
+    await again.close()
+
+
+async def test_a_failed_write_stops_the_shard() -> None:
+    journal, fatal = MemoryJournal(), list[BaseException]()
+    host = await start(journal, fatal)
+    await host.submit([("join", "a")])
+    journal.fail = True
+    with pytest.raises(ShardUnavailable):
+        await host.submit([("join", "b")])
+    assert len(fatal) == 1
+    with pytest.raises(ShardUnavailable):
+        await host.submit([("join", "c")])
+    journal.fail = False
+    again = await start(journal, [])
+    assert again.state.room.status("a").state == "waiting"  # type: ignore[attr-defined]
+    assert again.state.room.status("b").state == "none"  # type: ignore[attr-defined]
+    await again.close()
+    await host.close()
+
+
+async def test_commands_that_change_nothing_are_not_journaled() -> None:
+    journal, fatal = MemoryJournal(), list[BaseException]()
+    host = await start(journal, fatal)
+    await host.submit([("join", "a")])
+    before = len(journal.entries)
+    outcomes = await host.submit([("heartbeat", "a"), ("bogus",), ("leave", "nobody")])
+    assert outcomes[0] is False
+    assert len(journal.entries) == before
+    await host.close()
