@@ -2,7 +2,8 @@
 
 - `core`: the pure core in this process (direct calls; the actors' GC tuning applied);
 - `actor_single`: one command per Ray actor call, with the journal on;
-- `actor_batch`: 100 commands per call, with the journal on.
+- `actor_batch`: 100 commands per call, with the journal on;
+- `actor_batch_sharded`: the same, spread over an event's seat shards (`--shards`, default 2).
 
 A seat operation is one command: a hold of one named seat or its confirm (so a hold and its
 confirm are two operations). A queue operation is a join or a status read. Each mode runs
@@ -82,14 +83,14 @@ def _summarise(mode: str, seat: list[float], queue: list[float], seat_n: int, qu
 
 def bench_core(seats: int, users: int, repeats: int) -> ModeResult:
     from engine.actors.shards import tune_gc
-    from engine.core.clock import ManualClock
+    from engine.core.clock import SystemClock
     from engine.core.inventory import HoldPolicy, SeatInventory
     from engine.core.waiting_room import QueuePolicy, WaitingRoom
 
     venue = _venue(seats)
     seat_runs, queue_runs = [], []
     for run in range(repeats + 1):
-        clock = ManualClock(time.time())
+        clock = SystemClock()
         inventory = SeatInventory(venue, HoldPolicy(user_limit=10), clock, hold_prefix="b")
         ids = inventory.seat_ids
         owners = [f"user{i}" for i in range(len(ids))]
@@ -100,7 +101,6 @@ def bench_core(seats: int, users: int, repeats: int) -> ModeResult:
         start = time.perf_counter()
         hold, confirm = inventory.hold, inventory.confirm
         for i in range(len(ids)):
-            clock.advance(1e-6)
             view = hold(owners[i], named[i], hold_keys[i])
             confirm(owners[i], view.hold_id, confirm_keys[i])
             if not i & 1023:
@@ -137,7 +137,8 @@ def _venue(seats: int) -> Any:
 
 
 async def _actor_modes(seats: int, users: int, repeats: int, concurrency: int,
-                       single_ops: int) -> list[ModeResult]:
+                       single_ops: int, shard_count: int, modes: set[str]
+                       ) -> list[ModeResult]:
     from engine.actors.cluster import connect_ray, disconnect_ray
     from engine.actors.config import ShardConfig
     from engine.actors.directory import ShardDirectory
@@ -165,35 +166,40 @@ async def _actor_modes(seats: int, users: int, repeats: int, concurrency: int,
                     database_url=stores.database_url, redis_url=stores.redis_url),
             )
 
-            async def new_shards() -> tuple[Any, Any]:
+            async def new_shards(shard_count: int) -> tuple[list[Any], Any]:
                 now = datetime.now(UTC)
                 event = await create_event(
                     conn, title="bench", venue=venue, category="bench",
                     starts_at=now + timedelta(days=1), sale_opens_at=now - timedelta(seconds=1),
-                    shard_count=1,
+                    shard_count=shard_count,
                     settings=SaleSettings(per_user_limit=10, admission_rate=1.0,
                                           active_cap=1, heartbeat_timeout_s=3_600))
-                shards, _ = await directory.open_event(str(event.id), 1)
-                return shards.seats[0], shards.queue
+                shards, _ = await directory.open_event(str(event.id), shard_count)
+                return list(shards.seats), shards.queue
 
-            for mode, batch, ops in (("actor_single", 1, single_ops),
-                                     ("actor_batch", BATCH, venue.seat_count * 2)):
+            plan = [("actor_single", 1, single_ops, 1),
+                    ("actor_batch", BATCH, venue.seat_count * 2, 1),
+                    ("actor_batch_sharded", BATCH, venue.seat_count * 2, shard_count)]
+            for mode, batch, ops, k in plan:
+                if mode not in modes:
+                    continue
                 seat_runs, queue_runs = [], []
                 for run in range(repeats + 1):
-                    seat_shard, queue_shard = await new_shards()
+                    seat_shards, queue_shard = await new_shards(k)
                     n = ops // 2 if run else min(2_000, ops // 2)
-                    seat_rate = await _seat_stream(seat_shard, n, batch, concurrency)
+                    seat_rate = await _seat_streams(seat_shards, n, batch, concurrency)
                     queue_rate = await _queue_stream(queue_shard, min(users, n), batch,
                                                      concurrency)
                     if run:
                         seat_runs.append(seat_rate)
                         queue_runs.append(queue_rate)
-                    for handle in (seat_shard, queue_shard):
+                    for handle in (*seat_shards, queue_shard):
                         await handle.shutdown.remote()
                 results.append(_summarise(
                     mode, seat_runs, queue_runs, ops, 2 * min(users, ops // 2),
                     f"{'one command' if batch == 1 else f'{batch} commands'} per call, "
-                    f"{concurrency} calls in flight, journal to Redis before every reply"))
+                    f"{concurrency} calls in flight, {k} seat shard{'s' if k > 1 else ''}, "
+                    "journal to Redis before every reply"))
         finally:
             disconnect_ray()
             await conn.close()
@@ -210,11 +216,22 @@ async def _pipeline(jobs: list[Callable[[], Awaitable[Any]]], concurrency: int) 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def _seat_stream(shard: Any, n: int, batch: int, concurrency: int) -> float:
+async def _seat_streams(shards: list[Any], n: int, batch: int, concurrency: int) -> float:
+    """`n` seat holds and their confirms spread over the shards, all at once; ops per second."""
+    seats = await asyncio.gather(*(s.seat_states.remote() for s in shards))
+    per_shard = min([n // len(shards)] + [len(ids) for ids, _ in seats])
+    started = time.perf_counter()
+    await asyncio.gather(*(_seat_stream(s, ids, per_shard, batch,
+                                        max(1, concurrency // len(shards)))
+                           for s, (ids, _) in zip(shards, seats, strict=True)))
+    return 2 * per_shard * len(shards) / (time.perf_counter() - started)
+
+
+async def _seat_stream(shard: Any, ids: list[str], n: int, batch: int, concurrency: int
+                       ) -> None:
     """`n` holds of one seat each, then their confirms: `2n` seat operations."""
     from engine.actors.router import call_batch
 
-    ids, _ = await shard.seat_states.remote()
     holds = [("hold", f"user{i}", [ids[i]], f"h{i}") for i in range(n)]
     hold_ids: list[str] = [""] * n
 
@@ -231,14 +248,11 @@ async def _seat_stream(shard: Any, n: int, batch: int, concurrency: int) -> floa
                                      for i in range(start, min(n, start + batch))])
         return job
 
-    started = time.perf_counter()
     await _pipeline([send_holds(i) for i in range(0, n, batch)], concurrency)
     await _pipeline([send_confirms(i) for i in range(0, n, batch)], concurrency)
-    elapsed = time.perf_counter() - started
     sold = (await shard.totals.remote())["sold"]
     if sold != n:
         raise RuntimeError(f"expected {n} seats sold, the shard has {sold}")
-    return 2 * n / elapsed
 
 
 async def _queue_stream(shard: Any, n: int, batch: int, concurrency: int) -> float:
@@ -279,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="actor calls in flight")
     parser.add_argument("--single-ops", type=int, default=20_000,
                         help="seat operations in actor_single mode")
-    parser.add_argument("--modes", default="core,actor_single,actor_batch")
+    parser.add_argument("--shards", type=int, default=2,
+                        help="seat shards of the event in actor_batch_sharded")
+    parser.add_argument("--modes", default="core,actor_single,actor_batch,actor_batch_sharded")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     modes = set(args.modes.split(","))
@@ -287,15 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     results: list[ModeResult] = []
     if "core" in modes:
         results.append(bench_core(args.seats, args.users, args.repeats))
-    if modes & {"actor_single", "actor_batch"}:
-        for result in asyncio.run(_actor_modes(args.seats, args.users, args.repeats,
-                                               args.concurrency, args.single_ops)):
-            if result.mode in modes:
-                results.append(result)
+    if modes & {"actor_single", "actor_batch", "actor_batch_sharded"}:
+        results += asyncio.run(_actor_modes(args.seats, args.users, args.repeats,
+                                            args.concurrency, args.single_ops, args.shards,
+                                            modes))
 
-    print(f"{'mode':<14}{'seat ops/s':>14}{'queue ops/s':>14}   runs (seat | queue)")
+    print(f"{'mode':<21}{'seat ops/s':>12}{'queue ops/s':>13}   runs (seat | queue)")
     for r in results:
-        print(f"{r.mode:<14}{r.seat_ops_per_s:>14,.0f}{r.queue_ops_per_s:>14,.0f}   "
+        print(f"{r.mode:<21}{r.seat_ops_per_s:>12,.0f}{r.queue_ops_per_s:>13,.0f}   "
               f"{r.seat_runs} | {r.queue_runs}")
     report = {
         "benchmark": "engine_bench",

@@ -26,6 +26,9 @@ def connect_ray(settings: Settings, **extra: Any) -> bool:
     if local:
         options["include_dashboard"] = False
         options["_node_ip_address"] = "127.0.0.1"
+        # Ray lowers its workers' priority (nice 15) below the driver's; here the workers are
+        # the shards, the engine's critical path.
+        options["_system_config"] = {"worker_niceness": 0}
         if settings.ray_num_cpus is not None:
             options["num_cpus"] = settings.ray_num_cpus
     ray.init(**options)

@@ -230,7 +230,6 @@ class SeatInventory:
         self._expiry: list[tuple[float, str]] = []
         self._users: dict[str, int] = {}
         self._idem: dict[tuple[str, str], tuple[tuple[Any, ...], Outcome, float]] = {}
-        self._idem_log: deque[tuple[float, tuple[str, str]]] = deque()
         self._counter = 0
         self.events: list[ev.DomainEvent] = []
 
@@ -245,33 +244,46 @@ class SeatInventory:
             raise InvalidCommand("seat_ids must be a list of seat ids")
         ids = tuple(seat_ids)
         fingerprint = ("hold", ids) if hold_id is None else ("hold", ids, hold_id)
-        now, cached = self._begin(user, key, fingerprint)
+        # What `_begin` does, inlined: this and `confirm` are the hot path.
+        if type(key) is not str or type(user) is not str or not user or not key or len(
+                key) > 200:
+            self._begin(user, key, fingerprint)
+        now = self._clock.now()
+        heap = self._expiry
+        if heap and heap[0][0] <= now:
+            self._expire(now)
+        ikey = (user, key)
+        cached = self._idem.get(ikey)
         if cached is not None:
-            return cached
+            return self._replay(cached, fingerprint, key)
         try:
             view = self._hold_named(user, ids, now, hold_id)
         except DomainError as err:
-            self._remember(user, key, fingerprint, err, now)
+            self._idem[ikey] = (fingerprint, err, now)
             raise
-        ikey = (user, key)
         self._idem[ikey] = (fingerprint, view, now)
-        self._idem_log.append((now, ikey))
         return view
 
     def confirm(self, user: str, hold_id: str, key: str) -> HoldView:
         """Turns the caller's live hold into a sale."""
         fingerprint = ("confirm", hold_id)
-        now, cached = self._begin(user, key, fingerprint)
+        if type(key) is not str or type(user) is not str or not user or not key or len(
+                key) > 200:
+            self._begin(user, key, fingerprint)
+        now = self._clock.now()
+        heap = self._expiry
+        if heap and heap[0][0] <= now:
+            self._expire(now)
+        ikey = (user, key)
+        cached = self._idem.get(ikey)
         if cached is not None:
-            return cached
+            return self._replay(cached, fingerprint, key)
         try:
             view = self._confirm(user, hold_id, now)
         except DomainError as err:
-            self._remember(user, key, fingerprint, err, now)
+            self._idem[ikey] = (fingerprint, err, now)
             raise
-        ikey = (user, key)
         self._idem[ikey] = (fingerprint, view, now)
-        self._idem_log.append((now, ikey))
         return view
 
     def hold_best(
@@ -422,13 +434,20 @@ class SeatInventory:
         cached = self._idem.get((user, key))
         if cached is None:
             return now, None
+        return now, self._replay(cached, fingerprint, key)
+
+    def _replay(
+        self, cached: tuple[tuple[Any, ...], Outcome, float], fingerprint: tuple[Any, ...],
+        key: str,
+    ) -> HoldView:
+        """The first outcome of a key used again: returned, or raised if it was an error."""
         if cached[0] != fingerprint:
             raise IdempotencyKeyReused("this idempotency key was used for another command",
                                        key=key)
         outcome = cached[1]
         if isinstance(outcome, DomainError):
             raise outcome
-        return now, outcome
+        return outcome
 
     def _idempotent(
         self,
@@ -451,18 +470,20 @@ class SeatInventory:
     def _remember(
         self, user: str, key: str, fingerprint: tuple[Any, ...], outcome: Outcome, now: float
     ) -> None:
-        ikey = (user, key)
-        self._idem[ikey] = (fingerprint, outcome, now)
-        self._idem_log.append((now, ikey))
+        self._idem[(user, key)] = (fingerprint, outcome, now)
 
     def _prune(self, now: float) -> None:
+        """Forgets keys past the window. Keys are stored once each, in time order (the clock
+        never goes back), so the oldest are at the front of the dict."""
         cutoff = now - self.policy.idempotency_window
-        log = self._idem_log
-        while log and log[0][0] <= cutoff:
-            at, ikey = log.popleft()
-            entry = self._idem.get(ikey)
-            if entry is not None and entry[2] == at:
-                del self._idem[ikey]
+        idem = self._idem
+        stale = []
+        for ikey, entry in idem.items():
+            if entry[2] > cutoff:
+                break
+            stale.append(ikey)
+        for ikey in stale:
+            del idem[ikey]
         cutoff = now - self.policy.retention
         closed_log = self._closed_log
         while closed_log and closed_log[0][0] <= cutoff:
@@ -923,14 +944,13 @@ class SeatInventory:
         self._closed = {hid: (s, u, at) for hid, s, u, at in snap["closed"]}
         self._closed_log = deque(sorted((at, hid) for hid, (_, _, at) in self._closed.items()))
         self._idem = {}
-        for user, key, fp, encoded, at in snap["idem"]:
+        for user, key, fp, encoded, at in sorted(snap["idem"], key=lambda row: row[4]):
             outcome: Outcome
             if encoded[0] == "e":
                 outcome = error_from_code(encoded[1], encoded[2], encoded[3])
             else:
                 outcome = HoldView.from_list(encoded[1])
             self._idem[(user, key)] = (_freeze(fp), outcome, at)
-        self._idem_log = deque(sorted((at, ik) for ik, (_, _, at) in self._idem.items()))
         self.events = []
 
 
