@@ -53,6 +53,8 @@ def cmd_up(settings: Settings) -> int:
                                       [type(s).__name__ for s in stores.started],
                                       started_ray))
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut
+                signal.signal(sig, signal.SIG_IGN)  # the shutdown short
             disconnect_ray()
             with contextlib.suppress(FileNotFoundError):
                 (settings.data_dir / "engine.json").unlink()

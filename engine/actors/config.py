@@ -20,6 +20,7 @@ class ShardConfig:
     sweep_interval_s: float = 0.5
     queue_tick_s: float = 0.1
     queue_publish_s: float = 0.25
+    log_level: str = "INFO"
 
     @classmethod
     def from_settings(
@@ -36,6 +37,7 @@ class ShardConfig:
             sweep_interval_s=settings.sweep_interval_s,
             queue_tick_s=settings.queue_tick_s,
             queue_publish_s=settings.queue_publish_s,
+            log_level=settings.log_level,
         )
 
     @property

@@ -50,7 +50,7 @@ def die(exc: BaseException) -> None:
 
 class _Shard:
     def __init__(self, service: SeatShardService | QueueShardService) -> None:
-        logging.basicConfig(level=os.environ.get("TIKETI_LOG_LEVEL", "INFO"))
+        logging.basicConfig(level=service.config.log_level)
         self._service = service
         self._boot: asyncio.Task[dict[str, Any]] = asyncio.get_running_loop().create_task(
             self._start())
