@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import timedelta
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -36,9 +37,24 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+def cmd_serve_config(settings: Settings, output: str | None) -> int:
+    from engine.serve.config import serve_config_yaml
+    from engine.serve.deploy import replica_env
+
+    text = serve_config_yaml(settings, replica_env(settings))
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+        print(f"wrote {output}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_up(settings: Settings) -> int:
     from engine.actors.cluster import connect_ray, disconnect_ray
     from engine.local.stores import LocalStores
+    from engine.serve.deploy import ha_proxy_environment
     from engine.store.migrate import migrate
 
     _stop_on_sigterm()
@@ -47,6 +63,7 @@ def cmd_up(settings: Settings) -> int:
         applied = migrate(stores.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        ha_proxy_environment(settings)
         started_ray = connect_ray(settings)
         try:
             return asyncio.run(_serve(settings, stores.database_url, stores.redis_url,
@@ -68,6 +85,7 @@ async def _serve(
     from engine.actors.config import ShardConfig
     from engine.actors.directory import ShardDirectory
     from engine.provision import ensure_demo_event
+    from engine.serve.deploy import deploy, ensure_admin, replica_settings
     from engine.store.pool import connect
 
     stop = asyncio.Event()
@@ -80,14 +98,20 @@ async def _serve(
         lambda event_id, shard: ShardConfig.from_settings(
             settings, event_id=event_id, shard=shard, database_url=database_url,
             redis_url=redis_url),
+        shard_cpus=settings.shard_cpus,
     )
     events: list[dict[str, Any]] = []
-    if settings.demo_event:
-        conn = await connect(database_url)
-        try:
-            event, created = await ensure_demo_event(conn, shard_count=settings.shards_per_event)
-        finally:
-            await conn.close()
+    serving = replica_settings(settings, database_url=database_url, redis_url=redis_url)
+    conn = await connect(database_url)
+    try:
+        admin, admin_password = await ensure_admin(conn, serving)
+        demo = (await ensure_demo_event(conn, shard_count=settings.shards_per_event,
+                                        opens_in=timedelta(seconds=settings.demo_opens_in_s))
+                if settings.demo_event else None)
+    finally:
+        await conn.close()
+    if demo is not None:
+        event, created = demo
         await directory.open_event(str(event.id), event.shard_count)
         events.append({
             "id": str(event.id), "title": event.title, "created": created,
@@ -96,8 +120,12 @@ async def _serve(
             "queue_seed_sha256": event.queue_seed_hash,
         })
 
+    await asyncio.get_running_loop().run_in_executor(None, deploy, serving)
     state = {
         "pid": os.getpid(),
+        "api_url": f"http://{settings.http_host}:{settings.http_port}",
+        "metrics_port": settings.metrics_port,
+        "admin_email": admin.email,
         "database_url": database_url,
         "redis_url": redis_url,
         "embedded": embedded,
@@ -107,7 +135,7 @@ async def _serve(
         "events": events,
     }
     (settings.data_dir / "engine.json").write_text(json.dumps(state, indent=2))
-    _print_summary(state)
+    _print_summary(state, admin_password)
 
     parent = os.getppid()
     while not stop.is_set():
@@ -120,10 +148,13 @@ async def _serve(
     return 0
 
 
-def _print_summary(state: dict[str, Any]) -> None:
+def _print_summary(state: dict[str, Any], admin_password: str) -> None:
     embedded = state["embedded"]
     lines = [
         "TIKETI engine is up",
+        f"  HTTP API     {state['api_url']}  (OpenAPI: {state['api_url']}/api/v1/openapi.json)",
+        f"  Admin        {state['admin_email']} / {admin_password}",
+        f"  Metrics      http://127.0.0.1:{state['metrics_port']}/metrics  (Prometheus)",
         f"  PostgreSQL   {state['database_url']}"
         + ("  (embedded)" if "EmbeddedPostgres" in embedded else ""),
         f"  Redis        {state['redis_url']}"
@@ -149,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run the engine locally until stopped")
     sub.add_parser("migrate", help="apply database migrations")
+    config = sub.add_parser("serve-config",
+                            help="write the Serve config (YAML) of every API service")
+    config.add_argument("-o", "--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -159,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "%(message)s")
     if args.command == "migrate":
         return cmd_migrate(settings)
+    if args.command == "serve-config":
+        return cmd_serve_config(settings, args.output)
     return cmd_up(settings)
 
 

@@ -34,6 +34,8 @@ async def create_event(
     settings: SaleSettings | None = None,
     slug: str | None = None,
     description: str = "",
+    ends_at: datetime | None = None,
+    sale_closes_at: datetime | None = None,
 ) -> EventRecord:
     seed, commitment = new_queue_seed()
     new = NewEvent(
@@ -48,6 +50,8 @@ async def create_event(
         settings=settings or SaleSettings(),
         description=description,
         slug=slug,
+        ends_at=ends_at,
+        sale_closes_at=sale_closes_at,
     )
     return await events_repo.create_event(conn, new, venue)
 

@@ -52,6 +52,10 @@ class Settings:
     shards_per_event: int = _env(
         "TIKETI_SHARDS_PER_EVENT", "Seat shards of a new event when it does not say.", 2
     )
+    shard_cpus: float = _env(
+        "TIKETI_SHARD_CPUS",
+        "Logical CPUs a shard actor asks Ray for (what the autoscaler provisions by).", 0.05,
+    )
     snapshot_every_ops: int = _env(
         "TIKETI_SNAPSHOT_EVERY_OPS", "A shard snapshots after this many journaled commands.",
         100_000,
@@ -71,6 +75,59 @@ class Settings:
     )
     demo_event: bool = _env(
         "TIKETI_DEMO_EVENT", "Create the demo stadium event at start-up (1/0).", True
+    )
+    demo_opens_in_s: float = _env(
+        "TIKETI_DEMO_OPENS_IN_S", "Seconds from the demo event's creation to its sale opening.",
+        60.0,
+    )
+    http_host: str = _env("TIKETI_HTTP_HOST", "Address the HTTP API listens on.", "127.0.0.1")
+    http_port: int = _env("TIKETI_HTTP_PORT", "Port of the HTTP API (all services).", 8000)
+    ha_proxy: bool = _env(
+        "TIKETI_HA_PROXY",
+        "Serve's high-throughput mode: HAProxy ingress straight to the replicas (1/0).", True,
+    )
+    metrics_port: int = _env(
+        "TIKETI_METRICS_PORT",
+        "Port of the Prometheus metrics of the HTTP ingress (HAProxy's exporter).", 9101,
+    )
+    haproxy_stats_port: int = _env(
+        "TIKETI_HAPROXY_STATS_PORT", "Port of HAProxy's statistics page.", 8404
+    )
+    serve_replicas: str = _env(
+        "TIKETI_SERVE_REPLICAS",
+        "Replicas per service deployment, e.g. `queue=4,seatmap=2` (others: 1).", "",
+    )
+    jwt_private_key: str | None = _env(
+        "TIKETI_JWT_PRIVATE_KEY", "RS256 signing key (PEM text), e.g. from a secret store."
+    )
+    jwt_private_key_file: Path | None = _env(
+        "TIKETI_JWT_PRIVATE_KEY_FILE",
+        "RS256 signing key file. With neither key setting, one is generated under "
+        "`TIKETI_DATA_DIR/keys/` on first start.",
+    )
+    rate_limit_per_min: int = _env(
+        "TIKETI_RATE_LIMIT_PER_MIN", "Requests per minute per user (or client IP).", 100
+    )
+    trusted_hops: int = _env(
+        "TIKETI_TRUSTED_HOPS",
+        "Proxies in front of the API that append to X-Forwarded-For (e.g. 1 behind an ALB); "
+        "0 uses the peer address.", 0,
+    )
+    max_body_bytes: int = _env(
+        "TIKETI_MAX_BODY_BYTES", "Largest request body accepted (413 beyond).", 1_048_576
+    )
+    event_cache_ttl_s: float = _env(
+        "TIKETI_EVENT_CACHE_TTL_S", "How long event listings and details are cached.", 30.0
+    )
+    seatmap_refresh_s: float = _env(
+        "TIKETI_SEATMAP_REFRESH_S", "How often the seat layout's live statuses refresh.", 1.0
+    )
+    admin_email: str = _env(
+        "TIKETI_ADMIN_EMAIL", "The admin account ensured at start-up.", "admin@tiketi.local"
+    )
+    admin_password: str | None = _env(
+        "TIKETI_ADMIN_PASSWORD",
+        "Its password; when unset one is generated, kept under `TIKETI_DATA_DIR`, and printed.",
     )
     log_level: str = _env("TIKETI_LOG_LEVEL", "Log level of the engine.", "INFO")
 
@@ -100,6 +157,37 @@ class Settings:
             raise SettingsError("intervals must be positive")
         if not self.namespace.replace("-", "").replace("_", "").isalnum():
             raise SettingsError("TIKETI_NAMESPACE may hold letters, digits, '-' and '_' only")
+        if not 1 <= self.http_port <= 65535:
+            raise SettingsError("TIKETI_HTTP_PORT must be a TCP port")
+        if self.rate_limit_per_min < 1 or self.max_body_bytes < 1024:
+            raise SettingsError("the rate limit must be positive and bodies at least 1 KiB")
+        if self.shard_cpus <= 0:
+            raise SettingsError("TIKETI_SHARD_CPUS must be positive")
+        if self.trusted_hops < 0 or self.event_cache_ttl_s <= 0 or self.seatmap_refresh_s <= 0:
+            raise SettingsError("hops must be non-negative and intervals positive")
+        self.replicas()
+
+    def replicas(self) -> dict[str, int]:
+        """TIKETI_SERVE_REPLICAS parsed: service name -> replica count."""
+        out: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in self.serve_replicas.split(","))):
+            name, _, count = part.partition("=")
+            try:
+                out[name.strip()] = int(count)
+            except ValueError:
+                raise SettingsError(f"TIKETI_SERVE_REPLICAS: {part!r} is not name=count") from None
+            if out[name.strip()] < 1:
+                raise SettingsError(f"TIKETI_SERVE_REPLICAS: {part!r} needs at least 1")
+        return out
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, so another process can rebuild them."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[f.metadata["env"]] = _show(value)
+        return env
 
 
 def _parse(name: str, env_name: str, raw: str, annotation: Any) -> Any:

@@ -206,10 +206,22 @@ class EventSeats:
             views.append(_result(await self._call(k, ("extend", user, part, key, seconds))))
         return _combine(views, "held")
 
+    async def hold_part_views(self, hold_id: str) -> list[tuple[int, HoldView]]:
+        """Each part of a hold with the shard that has it."""
+        parts = hold_parts(hold_id, self.shard_count)
+        return [(k, _result(await self._shards[k].hold_info.remote(part))) for k, part in parts]
+
     async def hold_info(self, hold_id: str) -> HoldView:
         parts = hold_parts(hold_id, self.shard_count)
         views = [_result(await self._shards[k].hold_info.remote(part)) for k, part in parts]
         return _combine(views, views[0].status)
+
+    async def broadcast(self, cmd: tuple[Any, ...]) -> list[Any]:
+        """One command to every seat shard (settings changes); raises the first refusal."""
+        outcomes = await asyncio.gather(*(call(s, cmd) for s in self._shards))
+        for outcome in outcomes:
+            _result(outcome)
+        return list(outcomes)
 
     # ------------------------------------------------------------------ reads
 
@@ -306,8 +318,14 @@ class EventQueue:
         return _result(  # type: ignore[no-any-return]
             await call(self._handle, ("heartbeat_many", list(users))))
 
+    async def command(self, cmd: tuple[Any, ...]) -> Any:
+        return _result(await call(self._handle, cmd))
+
     async def status(self, user: str) -> QueueStatus:
         return await self._handle.status.remote(user)  # type: ignore[no-any-return]
+
+    async def status_many(self, users: Sequence[str]) -> list[QueueStatus]:
+        return await self._handle.status_many.remote(list(users))  # type: ignore[no-any-return]
 
     async def summary(self) -> QueueSummary:
         return await self._handle.summary.remote()  # type: ignore[no-any-return]

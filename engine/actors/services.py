@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,7 @@ import redis.asyncio as aioredis
 from engine.actors.config import ShardConfig, queue_summary_key
 from engine.actors.host import ShardHost, ShardState, ShellClock
 from engine.core.commands import Command, QueueShardState, SeatShardState
-from engine.core.inventory import SeatInventory
+from engine.core.inventory import SeatInventory, policy_to_dict
 from engine.core.ledger import TicketLedger, home_shard
 from engine.core.venue import Venue
 from engine.core.waiting_room import WaitingRoom
@@ -148,6 +149,10 @@ class SeatShardService(_Service):
         try:
             confirmed, active = await reservations_repo.shard_sales(
                 conn, event_id=event.id, shard=cfg.shard)
+            policy = event.settings.hold_policy()
+            policy_changed = state.inventory.policy != policy
+            if policy_changed:
+                state.apply(("set_policy", policy_to_dict(policy)))
             report = state.inventory.reconcile(confirmed, active)
             added = 0
             if event.shard_count > 1:
@@ -164,10 +169,11 @@ class SeatShardService(_Service):
                 added = state.ledger.reconcile(sold)
         finally:
             await conn.close()
-        if report.changed or added:
-            log.warning("shard %s:%s reconciled with PostgreSQL: %s, %d ledger entries",
-                        cfg.event_id, cfg.shard, report, added)
-        return report.changed or added > 0
+        if report.changed or added or policy_changed:
+            log.warning("shard %s:%s reconciled with PostgreSQL: %s, %d ledger entries, "
+                        "policy %s", cfg.event_id, cfg.shard, report, added,
+                        "updated" if policy_changed else "unchanged")
+        return report.changed or added > 0 or policy_changed
 
     async def _sweep(self) -> None:
         assert self.host is not None
@@ -199,10 +205,22 @@ class QueueShardService(_Service):
                                                opens_at=event.sale_opens_at.timestamp(),
                                                seed=seed))
 
+        async def reconcile(state: ShardState) -> bool:
+            assert isinstance(state, QueueShardState)
+            policy = event.settings.queue_policy()
+            opens_at = event.sale_opens_at.timestamp()
+            room = state.room
+            if room.policy == policy and (room.opens_at == opens_at or room.phase != "pre"):
+                return False
+            state.apply(("set_policy", policy_to_dict(policy),
+                         opens_at if room.phase == "pre" else None))
+            return True
+
         host = self._make_host(cfg.queue_journal)
-        info = await host.start(fresh=make, blank=make)
+        info = await host.start(fresh=make, blank=make, after_restore=reconcile)
         self._summary_key = queue_summary_key(cfg.namespace, cfg.event_id)
         self._published = -1
+        self._published_at = 0.0
         await self._publish()
         self._every(cfg.queue_tick_s, self._tick)
         self._every(cfg.queue_publish_s, self._publish)
@@ -214,12 +232,16 @@ class QueueShardService(_Service):
         await self.host.submit([("tick",)])
 
     async def _publish(self) -> None:
+        """Publishes the summary when it changed, and at least every second otherwise, so
+        replicas never find it missing while the shard runs."""
         summary = await self.read(lambda s: s.room.summary())
-        if summary.version == self._published:
+        now = time.monotonic()
+        if summary.version == self._published and now - self._published_at < 1.0:
             return
-        ttl_ms = max(2_000, int(self.config.queue_publish_s * 20_000))
+        ttl_ms = max(10_000, int(self.config.queue_publish_s * 40_000))
         await self.redis.set(self._summary_key, pack(summary.to_list()), px=ttl_ms)
         self._published = summary.version
+        self._published_at = now
 
 
 def quota_ref(hold_id: str) -> str:

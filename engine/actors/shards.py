@@ -55,6 +55,7 @@ class _Shard:
         self._boot: asyncio.Task[dict[str, Any]] = asyncio.get_running_loop().create_task(
             self._start())
         self._info: dict[str, Any] = {}
+        self._reads = 0
 
     async def _start(self) -> dict[str, Any]:
         info = await self._service.start()
@@ -95,7 +96,7 @@ class _Shard:
         await self._ready()
         host = self._service.host
         assert host is not None
-        return {**host.stats, "seq": host.seq, "pid": os.getpid()}
+        return {**host.stats, "reads": self._reads, "seq": host.seq, "pid": os.getpid()}
 
     async def snapshot_now(self) -> int:
         """Writes a snapshot now (operators, tests); returns the sequence it covers."""
@@ -111,6 +112,7 @@ class _Shard:
 
     async def _read(self, fn: Callable[[Any], Any]) -> Any:
         await self._ready()
+        self._reads += 1
         return await self._service.read(fn)
 
     async def shutdown(self) -> None:

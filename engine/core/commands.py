@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.core.errors import DomainError, InvalidCommand
-from engine.core.inventory import SeatInventory
+from engine.core.inventory import HoldPolicy, SeatInventory
 from engine.core.ledger import TicketLedger
-from engine.core.waiting_room import WaitingRoom
+from engine.core.waiting_room import QueuePolicy, WaitingRoom
 
 Command = Sequence[Any]
 Applied = tuple[Any, Command | None]
@@ -100,6 +100,7 @@ _SEAT_OPS: dict[str, tuple[_SeatHandler, int, int]] = {
         4,
         4,
     ),
+    "set_policy": (lambda s, policy: _set_hold_policy(s, policy), 1, 1),
     "quota_extend": (
         lambda s, user, ref, expires_at: s.ledger.extend(user, ref, expires_at), 3, 3
     ),
@@ -107,6 +108,17 @@ _SEAT_OPS: dict[str, tuple[_SeatHandler, int, int]] = {
     "quota_release": (lambda s, user, ref: s.ledger.release(user, ref), 2, 2),
 }
 SEAT_OPS = frozenset(_SEAT_OPS)
+
+
+def _set_hold_policy(state: SeatShardState, policy: Any) -> None:
+    if not isinstance(policy, dict):
+        raise InvalidCommand("set_policy takes the policy as a mapping")
+    try:
+        hold_policy = HoldPolicy(**policy)
+    except TypeError as exc:
+        raise InvalidCommand(f"bad hold policy: {exc}") from None
+    state.inventory.set_policy(hold_policy)
+    state.ledger.limit = hold_policy.user_limit
 _INVENTORY_METHODS = frozenset(
     {"hold", "hold_best", "hold_ga", "extend", "release", "confirm", "cancel_sale"})
 
@@ -143,6 +155,13 @@ class QueueShardState:
                 return result, cmd if result.changed else None
             if op == "close" and not args:
                 room.close()
+                return None, cmd
+            if op == "set_policy" and 1 <= len(args) <= 2 and isinstance(args[0], dict):
+                try:
+                    policy = QueuePolicy(**args[0])
+                except TypeError as exc:
+                    raise InvalidCommand(f"bad queue policy: {exc}") from None
+                room.set_policy(policy, args[1] if len(args) == 2 else None)
                 return None, cmd
         except DomainError as err:
             return err, None

@@ -11,7 +11,7 @@ import hashlib
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from heapq import heappush
 from typing import Any, NamedTuple
 
@@ -43,6 +43,11 @@ from engine.core.venue import Venue
 AVAILABLE, HELD, SOLD = 0, 1, 2
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__, on hot paths
 SNAPSHOT_VERSION = 1
+
+
+def policy_to_dict(policy: Any) -> dict[str, Any]:
+    """A frozen policy dataclass as plain data (snapshots, commands)."""
+    return {f.name: getattr(policy, f.name) for f in fields(policy)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +326,13 @@ class SeatInventory:
         """Puts a sale's seats back on sale (a refund or a compensation)."""
         return self._idempotent(user, key, ("cancel_sale", hold_id),
                                 lambda now: self._cancel_sale(user, hold_id, now))
+
+    def set_policy(self, policy: HoldPolicy) -> HoldView | None:
+        """New holds follow `policy`; live holds keep their expiry."""
+        if not isinstance(policy, HoldPolicy):
+            raise InvalidCommand("a HoldPolicy is required")
+        self.policy = policy
+        return None
 
     def sweep(self) -> list[str]:
         """Expires every hold past its expiry; forgets idempotency keys past their window."""
@@ -896,6 +908,7 @@ class SeatInventory:
             idem.append((user, key, fp, encoded, at))
         return {
             "v": SNAPSHOT_VERSION,
+            "policy": policy_to_dict(self.policy),
             "prefix": self.hold_prefix,
             "layout": self._layout_digest,
             "counter": self._counter,
@@ -913,6 +926,7 @@ class SeatInventory:
         if snap["layout"] != self._layout_digest:
             raise InvalidCommand("snapshot was taken over another seat layout")
         self.hold_prefix = snap["prefix"]
+        self.policy = HoldPolicy(**snap["policy"])
         self._state = bytearray(snap["state"])
         self._counter = snap["counter"]
         self._holds = {}

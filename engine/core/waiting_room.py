@@ -13,7 +13,7 @@ import hashlib
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from engine.core import events as ev
@@ -284,6 +284,19 @@ class WaitingRoom:
         self.version += 1
         return self._status(member, now)
 
+    def set_policy(self, policy: QueuePolicy, opens_at: float | None = None) -> None:
+        """New admission settings; the opening time can move only before the sale opens."""
+        if not isinstance(policy, QueuePolicy):
+            raise InvalidCommand("a QueuePolicy is required")
+        if opens_at is not None and opens_at != self.opens_at:
+            if self.phase != PRE:
+                raise InvalidCommand("the sale has opened; its opening time is history")
+            self.opens_at = opens_at
+            self._tokens_at = opens_at
+            self._opened_at = opens_at
+        self.policy = policy
+        self.version += 1
+
     def close(self) -> None:
         """Stops the line for good: nobody joins or is admitted any more."""
         if self.phase != CLOSED:
@@ -528,6 +541,7 @@ class WaitingRoom:
     def snapshot(self) -> dict[str, Any]:
         return {
             "v": SNAPSHOT_VERSION,
+            "policy": {f.name: getattr(self.policy, f.name) for f in fields(self.policy)},
             "phase": self.phase,
             "opens_at": self.opens_at,
             "opened_at": self._opened_at,
@@ -548,6 +562,7 @@ class WaitingRoom:
     def restore(self, snap: Mapping[str, Any]) -> None:
         if snap.get("v") != SNAPSHOT_VERSION:
             raise InvalidCommand(f"unsupported snapshot version {snap.get('v')!r}")
+        self.policy = QueuePolicy(**snap["policy"])
         self.phase = snap["phase"]
         self.opens_at = snap["opens_at"]
         self._opened_at = snap["opened_at"]

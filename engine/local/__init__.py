@@ -4,9 +4,11 @@ The servers run as child processes bound to 127.0.0.1; the helpers here are shar
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -87,3 +89,17 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def die_with_parent() -> None:
+    """For `subprocess.Popen(preexec_fn=...)`: the child gets SIGTERM when the thread that
+    started it ends, so servers never outlive the process that started them, even if it is
+    killed outright. Linux only; elsewhere it does nothing. Start servers from the main
+    thread."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1

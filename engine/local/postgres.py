@@ -19,6 +19,7 @@ from typing import IO, Any
 from engine.local import (
     LOCALHOST,
     ServerStartError,
+    die_with_parent,
     free_port,
     log_tail,
     owned_process,
@@ -244,7 +245,8 @@ class EmbeddedPostgres:
     def _spawn(self, args: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.pgdata, start_new_session=True, **self._user_kwargs(),
+            cwd=self.pgdata, start_new_session=True, preexec_fn=die_with_parent,
+            **self._user_kwargs(),
         )
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:

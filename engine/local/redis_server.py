@@ -14,6 +14,7 @@ import redis
 from engine.local import (
     LOCALHOST,
     ServerStartError,
+    die_with_parent,
     free_port,
     log_tail,
     owned_process,
@@ -123,6 +124,7 @@ class EmbeddedRedis:
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, cwd=self.redis_dir, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         try:
             self._wait_ready(proc, port)

@@ -213,3 +213,42 @@ async def _with_items(conn: asyncpg.Connection, row: Any) -> ReservationRecord:
             for i in items
         ),
     )
+
+
+async def list_reservations(
+    conn: asyncpg.Connection,
+    *,
+    user_id: UUID | None = None,
+    event_id: UUID | None = None,
+    statuses: Sequence[str] = (),
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    page: int = 1,
+    page_size: int = 20,
+) -> tuple[list[ReservationRecord], int]:
+    """Reservations matching the filters, newest first, one page, with the total count."""
+    where: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if user_id is not None:
+        where.append(f"user_id = {arg(user_id)}")
+    if event_id is not None:
+        where.append(f"event_id = {arg(event_id)}")
+    if statuses:
+        where.append(f"status = ANY({arg(list(statuses))}::text[])")
+    if created_from is not None:
+        where.append(f"created_at >= {arg(created_from)}")
+    if created_to is not None:
+        where.append(f"created_at < {arg(created_to)}")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    total = await conn.fetchval(f"SELECT count(*) FROM reservations {clause}", *args)
+    rows = await conn.fetch(
+        f"SELECT * FROM reservations {clause} ORDER BY created_at DESC, id DESC "
+        f"LIMIT {arg(page_size)} OFFSET {arg((page - 1) * page_size)}",
+        *args,
+    )
+    return [await _with_items(conn, r) for r in rows], int(total)

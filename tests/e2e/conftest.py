@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,16 @@ from engine.actors.config import ShardConfig
 from engine.actors.directory import EventShards, ShardDirectory
 from engine.actors.router import EventQueue, EventSeats
 from engine.core.venue import Venue
+from engine.local import free_port
 from engine.local.stores import LocalStores
 from engine.provision import create_event
+from engine.serve.deploy import deploy, ensure_admin, ha_proxy_environment, replica_settings
 from engine.settings import Settings
 from engine.store.migrate import migrate
 from engine.store.pool import connect
 from engine.store.records import EventRecord, SaleSettings
+
+ADMIN_PASSWORD = "e2e-admin-password"
 
 
 @dataclass
@@ -36,9 +41,15 @@ class Engine:
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     data = tmp_path_factory.mktemp("engine")
     settings = replace(Settings(), data_dir=Path(data), namespace=f"e2e{uuid.uuid4().hex[:8]}",
-                       snapshot_every_ops=50, ray_num_cpus=2)
+                       snapshot_every_ops=50, ray_num_cpus=16, http_port=free_port(),
+                       metrics_port=free_port(), haproxy_stats_port=free_port(),
+                       trusted_hops=1, admin_password=ADMIN_PASSWORD,
+                       admin_email="admin@e2e.test")
     with LocalStores(settings) as stores:
         migrate(stores.database_url)
+        settings = replica_settings(settings, database_url=stores.database_url,
+                                    redis_url=stores.redis_url)
+        ha_proxy_environment(settings)
         connect_ray(settings)
         try:
             directory = ShardDirectory(
@@ -46,10 +57,47 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
                 lambda event_id, shard: ShardConfig.from_settings(
                     settings, event_id=event_id, shard=shard,
                     database_url=stores.database_url, redis_url=stores.redis_url),
+                shard_cpus=settings.shard_cpus,
             )
             yield Engine(settings, stores.database_url, stores.redis_url, directory)
         finally:
             disconnect_ray()
+
+
+@pytest.fixture(scope="session")
+def api(engine: Engine) -> str:
+    """Every API service on Ray Serve (HAProxy mode); yields the base URL. Serve stops with
+    the session's Ray instance."""
+    async def admin() -> None:
+        conn = await connect(engine.database_url)
+        try:
+            await ensure_admin(conn, engine.settings)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin())
+    deploy(engine.settings)
+    return f"http://127.0.0.1:{engine.settings.http_port}"
+
+
+@pytest.fixture(autouse=True)
+async def _close_new_events(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Stops the shards of the events a test created, so shard actors do not pile up on the
+    session's small machine (a test cluster has no autoscaler to add nodes)."""
+    if "engine" not in request.fixturenames:
+        yield
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    started = datetime.now(UTC)
+    yield
+    conn = await connect(engine.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT id, shard_count FROM events WHERE created_at >= $1", started)
+    finally:
+        await conn.close()
+    for row in rows:
+        await engine.directory.close_event(str(row["id"]), row["shard_count"])
 
 
 @dataclass

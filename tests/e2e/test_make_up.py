@@ -4,6 +4,7 @@ everything it started."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,17 +13,28 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import redis
 
+from engine.local import free_port
 from engine.store.pool import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _readme_journey() -> str:
+    """The shell commands of the README's buyer's journey."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- journey -->", 1)[1]
+    return block.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
 def _start(data_dir: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "TIKETI_DATA_DIR": str(data_dir), "TIKETI_NAMESPACE": "makeup"}
+    env = {**os.environ, "TIKETI_DATA_DIR": str(data_dir), "TIKETI_NAMESPACE": "makeup",
+           "TIKETI_HTTP_PORT": str(free_port()), "TIKETI_METRICS_PORT": str(free_port()),
+           "TIKETI_HAPROXY_STATS_PORT": str(free_port()), "TIKETI_DEMO_OPENS_IN_S": "0"}
     env.pop("RAY_ADDRESS", None)
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -83,6 +95,25 @@ async def test_make_up_runs_the_engine_and_stops_cleanly(tmp_path: Path, how: st
             await conn.close()
         assert seats == 47_400
 
+        async with httpx.AsyncClient(base_url=state["api_url"], timeout=30) as http:
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            password = next(line.split(" / ")[1].strip() for line in lines
+                            if line.strip().startswith("Admin"))
+            login = await http.post("/api/v1/auth/login", json={
+                "email": state["admin_email"], "password": password})
+            assert login.status_code == 200 and login.json()["user"]["role"] == "admin"
+            seat_map = await http.get(f"/api/v1/seats/events/{state['events'][0]['id']}",
+                                      params={"view": "status"})
+            assert len(seat_map.json()["status"]) == 47_400
+            metrics = await http.get(f"http://127.0.0.1:{state['metrics_port']}/metrics")
+            assert "haproxy_" in metrics.text
+
+        journey = _readme_journey()
+        ran = subprocess.run(["bash", "-euo", "pipefail", "-c", journey], capture_output=True,
+                             text=True, timeout=120, env={**os.environ, "API": state["api_url"]})
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert '"status":"PENDING"' in ran.stdout, "the README's journey ends with a reservation"
+
         client = redis.Redis.from_url(state["redis_url"])
         try:
             event_id = state["events"][0]["id"]
@@ -95,5 +126,12 @@ async def test_make_up_runs_the_engine_and_stops_cleanly(tmp_path: Path, how: st
         _stop_and_check(proc, how)
         assert not (tmp_path / "engine.json").exists(), "the engine shut down in order"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # the test failed early: stop it the way an operator would
+            family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(True)]
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                for pid in family:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
@@ -178,3 +179,31 @@ def test_local_stores_start_nothing_when_both_are_configured(tmp_path: Path) -> 
         assert stores.started == []
         assert (stores.database_url, stores.redis_url) == ("postgresql://db/x", "redis://r/0")
     assert not (tmp_path / "data").exists()
+
+
+def test_servers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    """Started by a process that is then killed outright, both servers stop on their own."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from engine.local.postgres import EmbeddedPostgres\n"
+        "from engine.local.redis_server import EmbeddedRedis\n"
+        "pg = EmbeddedPostgres(Path(sys.argv[1]) / 'pg'); pg.start()\n"
+        "rd = EmbeddedRedis(Path(sys.argv[1]) / 'rd'); rd.start()\n"
+        "print(pg.pid, rd.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert all(psutil.pid_exists(p) for p in pids)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+            psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+            for p in pids):
+        time.sleep(0.2)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                   for p in pids)

@@ -1,0 +1,99 @@
+"""The audit log: security-relevant events (login failures, lockouts, 401/403/429, rejected
+input) written to PostgreSQL in batches, off the request path. If the queue is full, the
+oldest entries are dropped and counted, so a flood can never slow requests down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+_INSERT = """
+INSERT INTO audit_log (at, user_id, ip, action, outcome, status_code, details)
+SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                     $6::int[], $7::jsonb[])
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    action: str
+    outcome: str
+    status_code: int | None = None
+    user_id: str | None = None
+    ip: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class AuditLog:
+    def __init__(self, pool: asyncpg.Pool | None, *, capacity: int = 10_000,
+                 flush_every_s: float = 0.5) -> None:
+        self._pool = pool
+        self._pending: deque[AuditEntry] = deque(maxlen=capacity)
+        self._flush_every_s = flush_every_s
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def record(self, entry: AuditEntry) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+        self._pending.append(entry)
+
+    async def start(self) -> None:
+        if self._task is None and self._pool is not None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def flush(self) -> int:
+        """Writes what is pending now; returns how many rows were written."""
+        if self._pool is None or not self._pending:
+            return 0
+        batch = list(self._pending)
+        self._pending.clear()
+        columns: list[list[Any]] = [[], [], [], [], [], [], []]
+        for e in batch:
+            user = _uuid(e.user_id)
+            for column, value in zip(columns, (e.at, user, e.ip, e.action, e.outcome,
+                                               e.status_code, json.dumps(e.details)),
+                                     strict=True):
+                column.append(value)
+        try:
+            await self._pool.execute(_INSERT, *columns)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("audit log write failed, %d entries kept for later: %s", len(batch),
+                        exc)
+            self._pending.extendleft(reversed(batch))
+            return 0
+        return len(batch)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every_s)
+            await self.flush()
+
+
+def _uuid(value: str | None) -> UUID | None:
+    if value is None:
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None

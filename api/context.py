@@ -1,0 +1,44 @@
+"""What a service's handlers reach: one `ApiContext` per replica, built by `engine.serve`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from api.audit import AuditLog
+from api.ratelimit import RateLimiter
+from api.security.tokens import TokenService
+from engine.settings import Settings
+
+
+class EngineGateway(Protocol):
+    """The engine as the API sees it: an event's seats and queue, and its shards' lifecycle."""
+
+    async def seats(self, event_id: str) -> Any: ...  # engine.actors.router.EventSeats
+
+    async def queue(self, event_id: str) -> Any: ...  # engine.actors.router.EventQueue
+
+    async def open_event(self, event_id: str, shard_count: int) -> None: ...
+
+    async def close_event(self, event_id: str, shard_count: int) -> None: ...
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    tokens: TokenService
+    db: asyncpg.Pool
+    redis: aioredis.Redis
+    engine: EngineGateway
+    audit: AuditLog
+    limiter: RateLimiter | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()

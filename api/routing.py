@@ -1,0 +1,165 @@
+"""Endpoints as declarations: method, path, who may call, and the pydantic models of the query
+and the body. The same declaration validates each request and generates the OpenAPI document
+(`api.openapi`), so the document cannot drift from what is enforced.
+
+A handler receives a `Call` (the validated inputs and the caller) and returns a pydantic model,
+a plain JSON-able value, or a Starlette `Response`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.errors import (
+    ApiError,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+
+Auth = Literal["public", "optional", "user", "admin"]
+Ctx = TypeVar("Ctx")
+
+
+@dataclass
+class Call(Generic[Ctx]):
+    """One request, validated."""
+
+    ctx: Ctx
+    request: Request
+    path: dict[str, str]
+    query: Any
+    body: Any
+    user: Any  # api.security.tokens.Claims when authenticated, else None
+    subject: str  # whom the rate limit counts: user:<id> or ip:<address>
+
+
+Handler = Callable[[Call[Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # as clients see it, e.g. "/api/v1/events/{event_id}"
+    handler: Handler
+    summary: str
+    tag: str
+    auth: Auth = "user"
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    rate_limited: bool = True
+    headers: tuple[tuple[str, str, bool], ...] = ()  # (name, description, required)
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+    def relative(self, prefix: str) -> str:
+        """The path inside an app mounted at `prefix`."""
+        if prefix in ("", "/"):
+            return self.path
+        if not self.path.startswith(prefix):
+            raise ValueError(f"{self.path} is not under {prefix}")
+        return self.path[len(prefix):] or "/"
+
+
+def path_uuid(call: Call[Any], name: str, what: str) -> UUID:
+    """A UUID path parameter; anything else names nothing here (404)."""
+    raw = call.path[name]
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"no {what} {raw}") from None
+
+
+def parse_query(endpoint: Endpoint, request: Request) -> Any:
+    if endpoint.query is None:
+        if request.query_params:
+            raise Unprocessable("this endpoint takes no query parameters",
+                                details={"fields": sorted(request.query_params)})
+        return None
+    raw: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        raw[key] = values if len(values) > 1 else values[0]
+    return _validate(endpoint.query, raw, from_strings=True)
+
+
+async def parse_body(endpoint: Endpoint, request: Request, max_bytes: int) -> Any:
+    if endpoint.body is None:
+        return None
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"the body may not exceed {max_bytes} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        raise BadRequest("a JSON body is required", code="BODY_REQUIRED")
+    try:
+        return endpoint.body.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise BadRequest("the body is not valid JSON", code="INVALID_JSON") from None
+        raise _unprocessable(exc) from None
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], *, from_strings: bool) -> Any:
+    try:
+        if from_strings:
+            return model.model_validate(data)
+        return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise _unprocessable(exc) from None
+
+
+def _unprocessable(exc: ValidationError) -> ApiError:
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"],
+         "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    first = problems[0]
+    return Unprocessable(f"{first['field']}: {first['problem']}",
+                         details={"problems": problems[:20]})
+
+
+def render(result: Any, status: int) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, BaseModel):
+        body = result.model_dump_json(by_alias=True).encode()
+    else:
+        body = json.dumps(result, separators=(",", ":"), default=str).encode()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def routes_of(
+    endpoints: Sequence[Endpoint],
+    prefix: str,
+    wrap: Callable[[Endpoint], Callable[[Request], Awaitable[Response]]],
+) -> list[Route]:
+    """Starlette routes for the endpoints under `prefix`, each wrapped by `wrap`."""
+    by_path: dict[str, list[Endpoint]] = {}
+    for endpoint in endpoints:
+        by_path.setdefault(endpoint.relative(prefix), []).append(endpoint)
+    routes = []
+    for path, group in by_path.items():
+        for endpoint in group:
+            routes.append(Route(path, wrap(endpoint), methods=[endpoint.method]))
+    return routes

@@ -1,0 +1,1 @@
+"""Signing keys, JWTs and password hashing for the HTTP API."""

@@ -1,0 +1,184 @@
+"""Builds a service's Starlette app from its endpoint declarations: every request is
+authenticated, rate limited, authorised, validated and handled in one place, and every
+failure becomes a JSON error with the right status (never a 5xx for bad input)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+from ray.exceptions import RayActorError, RayTaskError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from api.audit import AuditEntry
+from api.context import ApiContext
+from api.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+    from_domain,
+)
+from api.middleware import BodyLimit, PrefixRoot, SecurityHeaders
+from api.routing import Call, Endpoint, parse_body, parse_query, render, routes_of
+from api.security.tokens import ACCESS, Claims, InvalidToken
+from engine.actors.host import ShardUnavailable
+from engine.core.errors import DomainError
+from engine.store.errors import Conflict as StoreConflict
+from engine.store.errors import NotFound as StoreNotFound
+
+log = logging.getLogger(__name__)
+
+AUDITED = {400, 401, 403, 413, 415, 422, 423, 429}
+UNAVAILABLE = (ShardUnavailable, RayActorError, OSError, asyncpg.CannotConnectNowError,
+               asyncpg.InterfaceError, RedisConnectionError, RedisTimeoutError,
+               asyncio.TimeoutError)
+
+
+def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:
+    """The client's address: the peer, or with proxies in front, the entry they appended."""
+    if trusted_hops > 0:
+        forwarded = conn.headers.get("x-forwarded-for", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if len(hops) >= trusted_hops:
+            return hops[-trusted_hops]
+    return conn.client.host if conn.client else "unknown"
+
+
+def authenticate(ctx: ApiContext, conn: HTTPConnection) -> Claims | None:
+    """The caller's access-token claims; None without a token; Unauthorized if it is bad."""
+    header = conn.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use an Authorization: Bearer <access token> header",
+                           code="TOKEN_INVALID")
+    try:
+        return ctx.tokens.verify(token.strip(), typ=ACCESS)
+    except InvalidToken as exc:
+        raise Unauthorized(str(exc), code=exc.code) from None
+
+
+def error_response(err: ApiError) -> Response:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers or None)
+
+
+def audit_error(ctx: ApiContext, request: Request, err: ApiError, user: Claims | None,
+                ip: str) -> None:
+    if err.status in AUDITED:
+        ctx.audit.record(AuditEntry(
+            action=f"{request.method} {request.url.path}",
+            outcome=err.code,
+            status_code=err.status,
+            user_id=user.user_id if user else None,
+            ip=ip,
+            details={"message": err.message[:200]},
+        ))
+
+
+def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    settings = ctx.settings
+
+    async def handle(request: Request) -> Response:
+        user: Claims | None = None
+        ip = client_ip(request, settings.trusted_hops)
+        try:
+            try:
+                user = authenticate(ctx, request)
+            except Unauthorized:
+                _limit(ctx, endpoint, f"ip:{ip}")
+                raise
+            subject = f"user:{user.user_id}" if user else f"ip:{ip}"
+            _limit(ctx, endpoint, subject)
+            if user is None and endpoint.auth in ("user", "admin"):
+                raise Unauthorized()
+            if endpoint.auth == "admin" and (user is None or user.role != "admin"):
+                raise Forbidden("administrators only")
+            query = parse_query(endpoint, request)
+            body = await parse_body(endpoint, request, settings.max_body_bytes)
+            call = Call(ctx, request, dict(request.path_params), query, body, user, subject)
+            return render(await endpoint.handler(call), endpoint.status)
+        except ApiError as err:
+            audit_error(ctx, request, err, user, ip)
+            return error_response(err)
+        except DomainError as err:
+            return error_response(from_domain(err))
+        except StoreNotFound as err:
+            return error_response(NotFound(str(err)))
+        except StoreConflict as err:
+            return error_response(Conflict(str(err)))
+        except RayTaskError as err:
+            cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call]
+            if isinstance(cause, DomainError):
+                return error_response(from_domain(cause))
+            log.exception("engine call failed on %s %s", request.method, request.url.path)
+            return error_response(Unavailable("the engine could not complete the request"))
+        except UNAVAILABLE as err:
+            log.warning("dependency unavailable on %s %s: %s", request.method,
+                        request.url.path, err)
+            return error_response(Unavailable("a dependency is unavailable; retry shortly",
+                                              headers={"Retry-After": "1"}))
+
+    return handle
+
+
+def _limit(ctx: ApiContext, endpoint: Endpoint, subject: str) -> None:
+    if ctx.limiter is None or not endpoint.rate_limited:
+        return
+    decision = ctx.limiter.hit(subject)
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"at most {decision.limit} requests per minute",
+            headers={"Retry-After": str(decision.retry_after_s)},
+            details={"retry_after_s": decision.retry_after_s},
+        )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return error_response(NotFound(f"no route {request.url.path}"))
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    return error_response(MethodNotAllowed(f"{request.method} is not allowed here"))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path,
+                  exc_info=exc)
+    return JSONResponse({"error": {"code": "INTERNAL", "message": "internal error"}},
+                        status_code=500)
+
+
+def build_app(
+    ctx: ApiContext,
+    endpoints: Sequence[Endpoint],
+    prefix: str,
+    *,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    routes: list[BaseRoute] = list(routes_of(endpoints, prefix, lambda e: wrap(ctx, e)))
+    routes += extra_routes
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(PrefixRoot),
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes),
+        ],
+        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+    )
+    app.state.ctx = ctx
+    return app

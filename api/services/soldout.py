@@ -1,0 +1,115 @@
+"""Keeps events' sold-out status true to their shards. Seat shards publish `SoldOut` and
+`BackOnSale` events (scope "*": nothing left to hold, or something again) to their Redis
+streams; Event replicas read them through one consumer group, so each is handled once. On
+either, the event's availability over all its shards decides its status in PostgreSQL, and
+the catalogue cache is invalidated when it changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any, cast
+from uuid import UUID
+
+from redis.exceptions import RedisError, ResponseError
+
+from api.cache import CatalogCache
+from api.context import ApiContext
+from engine.store import catalog_repo, events_repo
+from engine.store.journal import unpack
+
+log = logging.getLogger(__name__)
+
+GROUP = "catalog"
+Replies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
+SCAN_EVERY_S = 2.0
+
+
+def events_stream(namespace: str, event_id: str, shard: int) -> str:
+    return f"{namespace}:{{{event_id}:seats:{shard}}}:events"
+
+
+class SoldOutWatcher:
+    def __init__(self, ctx: ApiContext, cache: CatalogCache) -> None:
+        self._ctx = ctx
+        self._cache = cache
+        self._consumer = f"replica-{uuid.uuid4().hex[:12]}"
+        self._streams: dict[str, str] = {}  # stream key -> event id
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._discover()
+                await self._read()
+            except (RedisError, OSError) as exc:
+                log.warning("sold-out watcher: %s", exc)
+            except Exception:
+                log.exception("sold-out watcher failed")
+            await asyncio.sleep(SCAN_EVERY_S)
+
+    async def _discover(self) -> None:
+        async with self._ctx.db.acquire() as conn:
+            rows, _ = await catalog_repo.search_events(conn, catalog_repo.EventFilter(
+                statuses=("upcoming", "on_sale", "sold_out"), page_size=100))
+        for event, _ in rows:
+            for shard in range(event.shard_count):
+                key = events_stream(self._ctx.settings.namespace, str(event.id), shard)
+                if key in self._streams:
+                    continue
+                # From the stream's start: what happened before discovery counts too (a
+                # recheck is idempotent). BUSYGROUP means another replica created it.
+                with contextlib.suppress(ResponseError):
+                    await self._ctx.redis.xgroup_create(key, GROUP, id="0", mkstream=True)
+                self._streams[key] = str(event.id)
+
+    async def _read(self) -> None:
+        if not self._streams:
+            return
+        replies = cast(Replies, await self._ctx.redis.xreadgroup(
+            GROUP, self._consumer, {k: ">" for k in self._streams}, count=500, block=1000))
+        touched: set[str] = set()
+        for key, messages in replies or []:
+            stream = key.decode() if isinstance(key, bytes) else key
+            ids = []
+            for message_id, fields in messages:
+                ids.append(message_id)
+                if _availability_changed(fields):
+                    touched.add(self._streams[stream])
+            if ids:
+                await self._ctx.redis.xack(stream, GROUP, *ids)
+        for event_id in touched:
+            await self.recheck(event_id)
+
+    async def recheck(self, event_id: str) -> None:
+        seats = await self._ctx.engine.seats(event_id)
+        totals = (await seats.availability())["totals"]
+        async with self._ctx.db.acquire() as conn:
+            event = await events_repo.get_event(conn, UUID(event_id))
+            wanted = "sold_out" if totals["available"] == 0 else "upcoming"
+            if event.status in ("upcoming", "on_sale", "sold_out") and (
+                    (event.status == "sold_out") != (wanted == "sold_out")):
+                await events_repo.set_event_status(conn, event.id, wanted)
+                await self._cache.invalidate()
+                log.info("event %s is now %s", event_id, wanted)
+
+
+def _availability_changed(fields: dict[Any, Any]) -> bool:
+    raw = fields.get(b"d") or fields.get("d")
+    if raw is None:
+        return False
+    for kind, event in unpack(raw):
+        if kind in ("SoldOut", "BackOnSale") and event[-1] == "*":
+            return True
+    return False

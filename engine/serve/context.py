@@ -1,0 +1,54 @@
+"""Builds a replica's `ApiContext`: database pool, Redis, token service, rate limiter, audit
+log and engine gateway, all from the settings."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import serialization
+
+from api.audit import AuditLog
+from api.context import ApiContext
+from api.ratelimit import RateLimiter
+from api.security.keys import SigningKey, load_signing_key
+from api.security.tickets import QueueTickets
+from api.security.tokens import TokenService
+from engine.serve.gateway import RayEngine
+from engine.settings import Settings
+from engine.store.pool import create_pool
+
+
+def signing_key(settings: Settings, *, generate: bool = False) -> SigningKey:
+    """The RS256 key: from the setting, the file, or (when `generate`) the data directory."""
+    return load_signing_key(
+        private_pem=settings.jwt_private_key,
+        private_key_file=settings.jwt_private_key_file,
+        generate_into=settings.data_dir / "keys" if generate or (
+            settings.jwt_private_key is None and settings.jwt_private_key_file is None) else None,
+    )
+
+
+async def open_context(settings: Settings, *, pool_size: int = 10) -> ApiContext:
+    if not settings.database_url or not settings.redis_url:
+        raise ValueError("replicas need DATABASE_URL and REDIS_URL")
+    pool = await create_pool(settings.database_url, min_size=1, max_size=pool_size)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    key = signing_key(settings)
+    tokens = TokenService(signing=key, verification=[key.verification])
+    limiter = RateLimiter(redis, limit=settings.rate_limit_per_min, namespace=settings.namespace)
+    await limiter.start()
+    audit = AuditLog(pool)
+    await audit.start()
+    ctx = ApiContext(settings=settings, tokens=tokens, db=pool, redis=redis,
+                     engine=RayEngine(settings, pool), audit=audit, limiter=limiter)
+    ctx.extras["queue_tickets"] = QueueTickets.derived_from(key.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+
+    async def close() -> None:
+        await limiter.close()
+        await audit.close()
+        await redis.aclose()
+        await pool.close()
+
+    ctx.closers.append(close)
+    return ctx

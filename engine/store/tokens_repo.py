@@ -1,0 +1,63 @@
+"""Refresh tokens: each use rotates it (the old one is spent, a new one of the same family
+is issued); presenting a spent or revoked token revokes its whole family."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from uuid import UUID
+
+import asyncpg
+
+
+class Rotation(Enum):
+    ROTATED = "rotated"
+    REUSED = "reused"  # spent or revoked: the family is now revoked
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+
+
+async def store_refresh(
+    conn: asyncpg.Connection, *, jti: UUID, user_id: UUID, family_id: UUID,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO refresh_tokens (jti, user_id, family_id, expires_at) VALUES ($1, $2, $3, $4)",
+        jti, user_id, family_id, expires_at,
+    )
+
+
+async def rotate_refresh(
+    conn: asyncpg.Connection, *, jti: UUID, new_jti: UUID, new_expires_at: datetime
+) -> tuple[Rotation, UUID | None]:
+    """Spends `jti` and stores its successor, in one transaction. Returns what happened and
+    the family id (None if the token is unknown)."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens "
+            "WHERE jti = $1 FOR UPDATE",
+            jti,
+        )
+        if row is None:
+            return Rotation.UNKNOWN, None
+        family = row["family_id"]
+        if row["used_at"] is not None or row["revoked_at"] is not None:
+            await revoke_family(conn, family)
+            return Rotation.REUSED, family
+        if row["expires_at"] <= await conn.fetchval("SELECT now()"):
+            return Rotation.EXPIRED, family
+        await conn.execute(
+            "UPDATE refresh_tokens SET used_at = now(), replaced_by = $2 WHERE jti = $1",
+            jti, new_jti,
+        )
+        await store_refresh(conn, jti=new_jti, user_id=row["user_id"], family_id=family,
+                            expires_at=new_expires_at)
+        return Rotation.ROTATED, family
+
+
+async def revoke_family(conn: asyncpg.Connection, family_id: UUID) -> int:
+    result = await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+    )
+    return int(result.split()[-1])

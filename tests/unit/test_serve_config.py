@@ -1,0 +1,33 @@
+"""The Serve config written for `serve deploy` and KubeRay: valid for Ray Serve, one
+application per service route prefix, built by the importable app builder."""
+
+from __future__ import annotations
+
+import importlib
+
+import yaml
+from ray.serve.schema import ServeDeploySchema
+
+from api.catalog import SERVICES
+from engine.serve.config import IMPORT_PATH, serve_config_yaml
+from engine.settings import Settings
+
+
+def test_the_config_is_a_valid_serve_deploy_schema() -> None:
+    settings = Settings.from_env({"TIKETI_SERVE_REPLICAS": "queue=3,seatmap=2",
+                                  "DATABASE_URL": "postgresql://db/tiketi"})
+    text = serve_config_yaml(settings, {"DATABASE_URL": "postgresql://db/tiketi"})
+    config = ServeDeploySchema.model_validate(yaml.safe_load(text))
+    apps = {a.name: a for a in config.applications}
+    assert set(apps) == {s.name for s in SERVICES}
+    assert {a.route_prefix for a in config.applications} == {s.route_prefix for s in SERVICES}
+    assert apps["queue"].deployments[0].num_replicas == 3
+    assert apps["auth"].deployments[0].num_replicas == 1
+    assert apps["queue"].args == {"service": "queue",
+                                  "env": {"DATABASE_URL": "postgresql://db/tiketi"}}
+
+
+def test_the_import_path_resolves_to_the_app_builder() -> None:
+    module, _, name = IMPORT_PATH.partition(":")
+    builder = getattr(importlib.import_module(module), name)
+    assert callable(builder)
