@@ -10,8 +10,8 @@ import logging
 import os
 import signal
 import sys
-from datetime import timedelta
 from collections.abc import Sequence
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 

@@ -4,6 +4,7 @@ everything it started."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -109,8 +110,9 @@ async def test_make_up_runs_the_engine_and_stops_cleanly(tmp_path: Path, how: st
             assert "haproxy_" in metrics.text
 
         journey = _readme_journey()
-        ran = subprocess.run(["bash", "-euo", "pipefail", "-c", journey], capture_output=True,
-                             text=True, timeout=120, env={**os.environ, "API": state["api_url"]})
+        ran = await asyncio.to_thread(
+            subprocess.run, ["bash", "-euo", "pipefail", "-c", journey], capture_output=True,
+            text=True, timeout=120, env={**os.environ, "API": state["api_url"]})
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert '"status":"PENDING"' in ran.stdout, "the README's journey ends with a reservation"
 
