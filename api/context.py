@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 
 from api.audit import AuditLog
 from api.ratelimit import RateLimiter
-from api.security.tokens import TokenService
+from api.security.tokens import Claims, TokenService
+from api.security.verified import VerifiedTokens
 from engine.settings import Settings
 
 
@@ -36,8 +37,18 @@ class ApiContext:
     engine: EngineGateway
     audit: AuditLog
     limiter: RateLimiter | None = None
+    verified: VerifiedTokens | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.verified is None:
+            self.verified = VerifiedTokens(self.tokens)
+
+    def verify(self, token: str, *, typ: str, audience: str | None = None) -> Claims:
+        """Verifies a token, remembering those that passed (see `VerifiedTokens`)."""
+        assert self.verified is not None
+        return self.verified.verify(token, typ=typ, audience=audience)
 
     async def close(self) -> None:
         for close in reversed(self.closers):

@@ -3,10 +3,14 @@
 `RateLimiter.hit` decides from local state alone, with a sliding-window estimate over windows
 aligned to the clock: `previous * (1 - elapsed_fraction) + current`. The counts it uses are the
 global counts last read from Redis plus what this replica admitted since. A background loop
-(`start`) flushes the local counts with `INCRBY` and reads the global counts back every
-`sync_interval_s`, so replicas overshoot the limit by at most what they admit between syncs.
-While Redis is unreachable every replica keeps counting on its own: exact per replica, open
-across them. A limiter belongs to one event loop and is not thread-safe."""
+(`start`) flushes the local counts with `INCRBY` every `sync_interval_s`; the reply is the
+global count, so a round costs Redis work only for the subjects this replica admitted since
+the last one (a subject's previous window is read once, after the window rolls over). A
+subject idle here is not refreshed: its next request is decided on the counts of its last
+round, and the round after it brings them up to date. Replicas overshoot the limit by at most
+what they admit between those rounds. While Redis is unreachable every replica keeps counting
+on its own: exact per replica, open across them. A limiter belongs to one event loop and is
+not thread-safe."""
 
 from __future__ import annotations
 
@@ -56,10 +60,12 @@ class _Window:
 
 
 class _Subject:
-    __slots__ = ("last_seen", "windows")
+    __slots__ = ("last_seen", "previous_read_at", "windows")
 
     def __init__(self) -> None:
         self.last_seen = 0.0
+        self.previous_read_at: int | None = None
+        """The window index at which the previous window's global count was last read."""
         self.windows: dict[int, _Window] = {}
 
     def count(self, index: int) -> int:
@@ -73,8 +79,9 @@ class _Subject:
         return window
 
 
-_Batch = list[tuple[str, _Subject, list[int]]]
-"""Each subject of a sync round, with the windows whose counts it flushes."""
+_Batch = list[tuple[str, _Subject, list[int], bool]]
+"""Each subject of a sync round, with the windows whose counts it flushes and whether the
+previous window's count is read."""
 
 
 class RateLimiter:
@@ -102,6 +109,9 @@ class RateLimiter:
         self._clock = clock
         self._ttl_s = math.ceil(2 * window_s)
         self._subjects: dict[str, _Subject] = {}
+        self._admitted: set[str] = set()
+        """Subjects admitted since the last round began: the only ones a round sends."""
+        self._forgotten_at = -math.inf
         self._lock = asyncio.Lock()
         self._loop: tuple[asyncio.Task[None], asyncio.Event] | None = None
         self._outage = False
@@ -129,6 +139,7 @@ class RateLimiter:
         estimate = previous * (1.0 - (position - index)) + current
         if estimate + 1 <= self._limit + _COUNT_EPSILON:
             state.window(index).pending += 1
+            self._admitted.add(subject)
             remaining = math.floor(self._limit - estimate - 1 + _COUNT_EPSILON)
             return Decision(True, self._limit, max(0, remaining), 0)
         return Decision(False, self._limit, 0, self._retry_after(previous, current, now, index))
@@ -150,7 +161,7 @@ class RateLimiter:
             now = self._clock()
             index = math.floor(now / self._window_s)
             self._forget(now, index)
-            batch = self._begin_round()
+            batch = self._begin_round(index)
             if not batch:
                 return
             try:
@@ -172,7 +183,11 @@ class RateLimiter:
                 log.info("rate limits reach Redis again")
 
     def _forget(self, now: float, index: int) -> None:
-        """Drops subjects not seen for two windows, and windows before the previous one."""
+        """Drops subjects not seen for two windows, and windows before the previous one (a
+        sweep over every subject, so at most once per tenth of a window)."""
+        if now - self._forgotten_at < self._window_s / 10:
+            return
+        self._forgotten_at = now
         horizon = now - 2 * self._window_s
         for subject, state in list(self._subjects.items()):
             if state.last_seen < horizon:
@@ -181,22 +196,28 @@ class RateLimiter:
             for stale in [i for i in state.windows if i < index - 1]:
                 del state.windows[stale]
 
-    def _begin_round(self) -> _Batch:
+    def _begin_round(self, index: int) -> _Batch:
         """Moves the pending counts into flight."""
         batch: _Batch = []
-        for subject, state in self._subjects.items():
+        admitted, self._admitted = self._admitted, set()
+        for subject in admitted:
+            state = self._subjects.get(subject)
+            if state is None:
+                continue
             flushed: list[int] = []
             for i, window in state.windows.items():
                 if window.pending:
                     window.flushing, window.pending = window.pending, 0
                     flushed.append(i)
-            batch.append((subject, state, flushed))
+            if flushed:
+                batch.append((subject, state, flushed, state.previous_read_at != index))
         return batch
 
     def _abort_round(self, batch: _Batch) -> None:
         # Counts whose round failed are sent again with the next: a failure after Redis applied
         # them counts them twice, which errs on the side of the limit.
-        for _, state, flushed in batch:
+        for subject, state, flushed, _ in batch:
+            self._admitted.add(subject)
             for i in flushed:
                 window = state.windows[i]
                 window.pending += window.flushing
@@ -204,29 +225,30 @@ class RateLimiter:
 
     async def _exchange(self, batch: _Batch, index: int) -> list[object]:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for subject, state, flushed in batch:
+            for subject, state, flushed, read_previous in batch:
                 for i in flushed:
                     key = self._key(subject, i)
                     pipe.incrby(key, state.windows[i].flushing)
                     pipe.expire(key, self._ttl_s)
-                pipe.get(self._key(subject, index - 1))
-                pipe.get(self._key(subject, index))
+                if read_previous:
+                    pipe.get(self._key(subject, index - 1))
             replies: list[object] = await pipe.execute()
             return replies
 
     def _finish_round(self, batch: _Batch, index: int, replies: list[object]) -> None:
         position = 0
-        for _, state, flushed in batch:
+        for _, state, flushed, read_previous in batch:
             for i in flushed:
                 window = state.windows[i]
                 window.known = _as_count(replies[position])
                 window.flushing = 0
                 position += 2
-            for i in (index - 1, index):
+            if read_previous:
                 known = _as_count(replies[position])
                 position += 1
-                if known or i in state.windows:
-                    state.window(i).known = known
+                if known or index - 1 in state.windows:
+                    state.window(index - 1).known = known
+                state.previous_read_at = index
 
     async def start(self) -> None:
         """Starts the background sync loop, unless it runs already."""

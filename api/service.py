@@ -31,7 +31,7 @@ from api.errors import (
     Unavailable,
     from_domain,
 )
-from api.middleware import BodyLimit, PrefixRoot, SecurityHeaders
+from api.middleware import Guard
 from api.routing import Call, Endpoint, parse_body, parse_query, render, routes_of
 from api.security.tokens import ACCESS, Claims, InvalidToken
 from engine.actors.host import ShardUnavailable
@@ -67,7 +67,7 @@ def authenticate(ctx: ApiContext, conn: HTTPConnection) -> Claims | None:
         raise Unauthorized("use an Authorization: Bearer <access token> header",
                            code="TOKEN_INVALID")
     try:
-        return ctx.tokens.verify(token.strip(), typ=ACCESS)
+        return ctx.verify(token.strip(), typ=ACCESS)
     except InvalidToken as exc:
         raise Unauthorized(str(exc), code=exc.code) from None
 
@@ -174,9 +174,7 @@ def build_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(PrefixRoot),
-            Middleware(SecurityHeaders),
-            Middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes),
+            Middleware(Guard, max_bytes=ctx.settings.max_body_bytes),
         ],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )

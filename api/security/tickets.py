@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections import OrderedDict
 
 
 class InvalidTicket(Exception):
@@ -22,10 +23,13 @@ def _unb64(text: str) -> bytes:
 
 
 class QueueTickets:
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, *, remember: int = 100_000) -> None:
         if len(secret) < 32:
             raise ValueError("a ticket secret needs at least 32 bytes")
         self._secret = secret
+        self._remember = remember
+        self._verified: OrderedDict[str, tuple[str, str, int]] = OrderedDict()
+        """Tickets that passed the check (a waiting user shows the same one every poll)."""
 
     @classmethod
     def derived_from(cls, key_material: bytes) -> QueueTickets:
@@ -38,6 +42,18 @@ class QueueTickets:
 
     def verify(self, ticket: str, *, event_id: str, user_id: str) -> int:
         """The place in line the ticket proves, for this event and user."""
+        known = self._verified.get(ticket)
+        if known is None:
+            known = self._check(ticket)
+            self._verified[ticket] = known
+            if len(self._verified) > self._remember:
+                self._verified.popitem(last=False)
+        event, user, seq = known
+        if event != event_id or user != user_id:
+            raise InvalidTicket("the queue ticket belongs to another event or user")
+        return seq
+
+    def _check(self, ticket: str) -> tuple[str, str, int]:
         payload, _, signature = ticket.partition(".")
         if not payload or not signature or not hmac.compare_digest(signature,
                                                                     self._sign(payload)):
@@ -46,9 +62,9 @@ class QueueTickets:
             event, user, seq = json.loads(_unb64(payload))
         except (ValueError, TypeError):
             raise InvalidTicket("the queue ticket is malformed") from None
-        if event != event_id or user != user_id or not isinstance(seq, int):
-            raise InvalidTicket("the queue ticket belongs to another event or user")
-        return seq
+        if not isinstance(event, str) or not isinstance(user, str) or not isinstance(seq, int):
+            raise InvalidTicket("the queue ticket is malformed")
+        return event, user, seq
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:24])

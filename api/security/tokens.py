@@ -152,6 +152,9 @@ class TokenService:
 
     # Verifying
 
+    def now(self) -> float:
+        return self._clock()
+
     def verify(self, token: str, *, typ: str, audience: str | None = None) -> Claims:
         """The claims of a valid, unexpired token of type `typ` (and audience `audience`, which
         event tokens require). Raises `InvalidToken` otherwise."""

@@ -154,7 +154,7 @@ async def queue_socket(websocket: WebSocket) -> None:
         "authorization", "").removeprefix("Bearer ").strip()
     try:
         event_id = _event_id(event_id)
-        user = ctx.tokens.verify(token, typ=ACCESS)
+        user = ctx.verify(token, typ=ACCESS)
     except (InvalidToken, NotFound):
         await websocket.close(code=4401, reason="a valid access token is required")
         return
@@ -213,11 +213,11 @@ async def start(ctx: ApiContext) -> None:
 
 
 ENDPOINTS = [
-    Endpoint("POST", f"{PREFIX}/join/{{event_id}}", join, "Join an event's waiting room",
-             "queue", response=QueueStatusOut, errors=(404, 409)),
     Endpoint("GET", f"{PREFIX}/status/{{event_id}}", status,
              "Your place in line (answered from the queue summary)", "queue",
              query=StatusQuery, response=QueueStatusOut, errors=(404,)),
+    Endpoint("POST", f"{PREFIX}/join/{{event_id}}", join, "Join an event's waiting room",
+             "queue", response=QueueStatusOut, errors=(404, 409)),
     Endpoint("POST", f"{PREFIX}/leave/{{event_id}}", leave, "Leave the line or end your session",
              "queue", response=QueueStatusOut, errors=(404,)),
     Endpoint("GET", f"{PREFIX}/ws/{{event_id}}", websocket_hint,

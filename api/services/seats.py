@@ -81,7 +81,7 @@ def require_admission(call: Call[ApiContext], event_id: str) -> Claims:
         raise ApiError("join the queue: seats can be locked once you are admitted",
                        status=403, code="NOT_ADMITTED")
     try:
-        claims = call.ctx.tokens.verify(token, typ=EVENT_ACCESS, audience=f"event:{event_id}")
+        claims = call.ctx.verify(token, typ=EVENT_ACCESS, audience=f"event:{event_id}")
     except InvalidToken as exc:
         code = "ACCESS_EXPIRED" if exc.code == "TOKEN_EXPIRED" else "ACCESS_INVALID"
         raise ApiError(f"the event access token is not valid: {exc}", status=403,

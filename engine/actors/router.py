@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from engine.actors.coalesce import Callers
 from engine.actors.directory import EventShards, Handle
 from engine.actors.wire import decode_outcomes, encode_commands
 from engine.core.errors import (
@@ -84,6 +85,7 @@ class EventSeats:
         """`infos` are what each seat shard's `ready()` reported, in shard order."""
         self.event_id = shards.event_id
         self._shards = shards.seats
+        self._callers = Callers(shards.seats)
         self.shard_count = len(shards.seats)
         self._owner: dict[str, int] = {}
         for k, info in enumerate(infos):
@@ -218,7 +220,7 @@ class EventSeats:
 
     async def broadcast(self, cmd: tuple[Any, ...]) -> list[Any]:
         """One command to every seat shard (settings changes); raises the first refusal."""
-        outcomes = await asyncio.gather(*(call(s, cmd) for s in self._shards))
+        outcomes = await asyncio.gather(*(self._call(k, cmd) for k in range(self.shard_count)))
         for outcome in outcomes:
             _result(outcome)
         return list(outcomes)
@@ -247,7 +249,7 @@ class EventSeats:
     # ------------------------------------------------------------------ plumbing
 
     async def _call(self, k: int, cmd: tuple[Any, ...]) -> Any:
-        return await call(self._shards[k], cmd)
+        return await self._callers[k].call(cmd)
 
     def _home(self, user: str) -> int:
         return home_shard(user, self.shard_count)
@@ -304,22 +306,26 @@ class EventQueue:
 
     def __init__(self, handle: Handle) -> None:
         self._handle = handle
+        self._callers = Callers([handle])
+
+    async def _call(self, cmd: tuple[Any, ...]) -> Any:
+        return await self._callers[0].call(cmd)
 
     async def join(self, user: str) -> QueueStatus:
-        return _result(await call(self._handle, ("join", user)))  # type: ignore[no-any-return]
+        return _result(await self._call(("join", user)))  # type: ignore[no-any-return]
 
     async def leave(self, user: str) -> QueueStatus:
-        return _result(await call(self._handle, ("leave", user)))  # type: ignore[no-any-return]
+        return _result(await self._call(("leave", user)))  # type: ignore[no-any-return]
 
     async def complete(self, user: str) -> QueueStatus:
-        return _result(await call(self._handle, ("complete", user)))  # type: ignore[no-any-return]
+        return _result(await self._call(("complete", user)))  # type: ignore[no-any-return]
 
     async def heartbeat_many(self, users: Sequence[str]) -> int:
         return _result(  # type: ignore[no-any-return]
-            await call(self._handle, ("heartbeat_many", list(users))))
+            await self._call(("heartbeat_many", list(users))))
 
     async def command(self, cmd: tuple[Any, ...]) -> Any:
-        return _result(await call(self._handle, cmd))
+        return _result(await self._call(cmd))
 
     async def status(self, user: str) -> QueueStatus:
         return await self._handle.status.remote(user)  # type: ignore[no-any-return]

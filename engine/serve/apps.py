@@ -51,6 +51,8 @@ def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "num_replicas": settings.replicas().get(spec.name, 1),
         "ray_actor_options": {"num_cpus": 0.1},
         "max_ongoing_requests": 1_000,
+        "logging_config": {"enable_access_log": settings.access_log,
+                           "log_level": settings.log_level},
     }
 
 

@@ -32,6 +32,7 @@ def serve_config(
                 "num_replicas": options["num_replicas"],
                 "max_ongoing_requests": options["max_ongoing_requests"],
                 "ray_actor_options": options["ray_actor_options"],
+                "logging_config": options["logging_config"],
             }],
         })
     return {

@@ -93,8 +93,12 @@ async def test_a_replica_refuses_once_the_combined_count_reaches_the_limit(
     assert admit_until_refused(second, "user:a") == LIMIT - 62
     await second.sync()
     await first.sync()
+    # A replica learns the global count in the round after its own request: until then it
+    # decides on the counts of its last round, so one more request passes there.
+    assert first.hit("user:a").allowed
+    await first.sync()
     assert not first.hit("user:a").allowed
-    assert await global_count(redis_client, "user:a") == LIMIT
+    assert await global_count(redis_client, "user:a") == LIMIT + 1
 
 
 async def test_without_syncs_each_replica_admits_at_most_the_limit(
@@ -109,6 +113,31 @@ async def test_without_syncs_each_replica_admits_at_most_the_limit(
         await replica.sync()
     assert await global_count(redis_client, "user:a") == 3 * LIMIT
     assert all(not r.hit("user:a").allowed for r in replicas)
+
+
+async def _commands_run(client: aioredis.Redis) -> int:
+    stats = await client.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items()
+               if k in ("cmdstat_incrby", "cmdstat_expire", "cmdstat_get"))
+
+
+async def test_a_round_costs_redis_work_only_for_the_subjects_admitted_since_the_last(
+    make_limiter: MakeLimiter, redis_client: aioredis.Redis
+) -> None:
+    clock = ManualClock(WINDOW_START + 10)
+    limiter = make_limiter(clock)
+    for k in range(200):
+        limiter.hit(f"user:{k}")
+    await limiter.sync()
+    assert limiter.tracked_subjects == 200
+
+    before = await _commands_run(redis_client)
+    admit(limiter, "user:7", 3)
+    await limiter.sync()
+    await limiter.sync()
+    # INCRBY and EXPIRE for the one subject; its previous window was read in the first round.
+    assert await _commands_run(redis_client) - before == 2
+    assert await global_count(redis_client, "user:7") == 4
 
 
 async def test_counts_expire_after_about_two_windows(
@@ -138,11 +167,12 @@ async def test_the_window_rolls_over(
     await second.sync()
     assert admit_until_refused(second, "user:a") == 49
     await second.sync()
+    assert first.hit("user:a").allowed  # decided on first's own counts (see above)
     await first.sync()
 
     assert not first.hit("user:a").allowed
     assert await global_count(redis_client, "user:a", INDEX) == LIMIT
-    assert await global_count(redis_client, "user:a", INDEX + 1) == 50
+    assert await global_count(redis_client, "user:a", INDEX + 1) == 51
     clock.set(WINDOW_START + 3 * WINDOW_S)
     assert admit_until_refused(first, "user:a") == LIMIT
 

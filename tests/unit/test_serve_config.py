@@ -23,6 +23,7 @@ def test_the_config_is_a_valid_serve_deploy_schema() -> None:
     assert {a.route_prefix for a in config.applications} == {s.route_prefix for s in SERVICES}
     assert apps["queue"].deployments[0].num_replicas == 3
     assert apps["auth"].deployments[0].num_replicas == 1
+    assert apps["seats"].deployments[0].logging_config.enable_access_log is False
     assert apps["queue"].args == {"service": "queue",
                                   "env": {"DATABASE_URL": "postgresql://db/tiketi"}}
 

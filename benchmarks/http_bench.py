@@ -1,0 +1,437 @@
+"""Requests per second and p50/p99 latency at 64 concurrent clients for the API's hot paths —
+queue status, seat layout, seat lock — and, in the same run and with the same client, a
+hello-world Ray Serve deployment and a plain uvicorn + Starlette hello-world.
+
+The engine runs as `make up` runs it (embedded stores, local Ray, Serve in its high-throughput
+HAProxy mode), on this machine. The load comes from one process of lean asyncio HTTP/1.1
+keep-alive connections, one per client; warm-up requests are not counted. The rate limit is
+raised for the run (every request still passes through the limiter). Results, with the
+machine and the versions, go to `benchmarks/results/http_bench.json`.
+
+Run: `python -m benchmarks.http_bench` (`--help` for the knobs)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.engine_bench import machine
+
+RESULTS = Path(__file__).parent / "results" / "http_bench.json"
+TARGETS = {"queue_status": 0.75, "seat_lock": 0.50}
+
+
+@dataclass
+class Result:
+    name: str
+    method: str
+    path: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    ratio_to_serve_hello: float | None = None
+    ratio_to_uvicorn_hello: float | None = None
+    notes: str = ""
+    rounds_rps: list[float] = field(default_factory=list)
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+
+    def record(self, status: int, seconds: float) -> None:
+        self.latencies.append(seconds)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Reads one response; returns its status and whether the server keeps the connection."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = None
+    chunked = False
+    keep = True
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+        elif name == b"connection" and b"close" in value.lower():
+            keep = False
+    if chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length:
+        await reader.readexactly(length)
+    return status, keep
+
+
+async def load(host: str, port: int, build: Callable[[int, int], bytes], *, clients: int,
+               warmup_s: float, duration_s: float, limit: int | None = None) -> Stats:
+    """`clients` connections sending `build(client, n)` requests back to back."""
+    stats = Stats()
+    start = time.perf_counter()
+    counted_from = start + warmup_s
+    stop_at = counted_from + duration_s
+    sent = 0
+
+    async def client(k: int) -> None:
+        nonlocal sent
+        reader, writer = await asyncio.open_connection(host, port)
+        n = 0
+        try:
+            while time.perf_counter() < stop_at and (limit is None or sent < limit):
+                request = build(k, n)
+                n += 1
+                sent += 1
+                t0 = time.perf_counter()
+                writer.write(request)
+                status, keep = await _read_response(reader)
+                if t0 >= counted_from:
+                    stats.record(status, time.perf_counter() - t0)
+                if not keep:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    stats.duration = min(time.perf_counter(), stop_at) - counted_from  # type: ignore[attr-defined]
+    return stats
+
+
+def summarise(name: str, method: str, path: str, stats: Stats, notes: str = "") -> Result:
+    lat = sorted(stats.latencies)
+    duration = max(1e-9, getattr(stats, "duration", 1.0))
+    ok = sum(n for s, n in stats.statuses.items() if s < 400)
+    return Result(
+        name=name, method=method, path=path, rps=round(len(lat) / duration, 1),
+        p50_ms=round(1000 * statistics.median(lat), 2) if lat else 0.0,
+        p99_ms=round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2) if lat else 0.0,
+        requests=len(lat), errors=len(lat) - ok,
+        statuses={str(s): n for s, n in sorted(stats.statuses.items())}, notes=notes)
+
+
+def get(path: str, headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: bench"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def post(path: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    lines = [f"POST {path} HTTP/1.1", "Host: bench", "Content-Type: application/json",
+             f"Content-Length: {len(payload)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from ray import serve
+
+    from api.security.tokens import TokenService
+    from engine.actors.cluster import connect_ray, disconnect_ray
+    from engine.core.stadium import build_stadium
+    from engine.local import free_port
+    from engine.local.stores import LocalStores
+    from engine.provision import create_event
+    from engine.serve.context import signing_key
+    from engine.serve.deploy import deploy, ha_proxy_environment, replica_settings
+    from engine.settings import Settings
+    from engine.store.migrate import apply_migrations
+    from engine.store.pool import connect
+    from engine.store.records import SaleSettings
+
+    data = Path(tempfile.mkdtemp(prefix="tiketi-http-bench-"))
+    settings = replace(Settings.from_env(), data_dir=data, database_url=None, redis_url=None,
+                       ray_address=None, namespace="httpbench", http_port=free_port(),
+                       metrics_port=free_port(), haproxy_stats_port=free_port(),
+                       rate_limit_per_min=1_000_000_000, demo_event=False)
+    results: dict[str, Result] = {}
+    with LocalStores(settings) as stores:
+        settings = replica_settings(settings, database_url=stores.database_url,
+                                    redis_url=stores.redis_url)
+        conn = await connect(stores.database_url)
+        await apply_migrations(conn)
+        await conn.close()
+        venue = build_stadium()
+
+        async def new_event(title: str) -> str:
+            """An event on sale, with its own shards (opened by the API on first use)."""
+            conn = await connect(stores.database_url)
+            try:
+                now = datetime.now(UTC)
+                event = await create_event(
+                    conn, title=title, venue=venue, category="bench",
+                    starts_at=now + timedelta(days=1), sale_opens_at=now - timedelta(minutes=1),
+                    shard_count=settings.shards_per_event,
+                    settings=SaleSettings(admission_rate=0.001, active_cap=1, per_user_limit=10,
+                                          heartbeat_timeout_s=3_600, hold_ttl_s=3_600,
+                                          hold_max_lifetime_s=3_600))
+            finally:
+                await conn.close()
+            return str(event.id)
+
+        event_id = await new_event("HTTP bench")
+        ha_proxy_environment(settings)
+        connect_ray(settings)
+        uvicorn_port = free_port()
+        hello = start_uvicorn_hello(uvicorn_port)
+        try:
+            deploy(settings)
+            serve.run(hello_deployment(settings), name="hello", route_prefix="/hello")
+            key = signing_key(settings)
+            tokens = TokenService(signing=key, verification=[key.verification])
+            port = settings.http_port
+            host = "127.0.0.1"
+            clients = args.clients
+            common = {"clients": clients, "warmup_s": args.warmup, "duration_s": args.duration}
+            await _wait_http(host, port, get("/healthz"))
+            await _wait_http(host, uvicorn_port, get("/"))
+
+            targets = Targets(host, port, uvicorn_port, event_id, venue, tokens, clients,
+                              new_event)
+            chosen = [n for n in BENCHMARKS if not args.only or n in args.only.split(",")]
+            rounds: dict[str, list[Result]] = {name: [] for name in chosen}
+            # Rounds interleave the endpoints, so a slow spell of the machine falls on all.
+            for round_no in range(args.rounds):
+                for name in chosen:
+                    spec = await getattr(targets, name)()
+                    print(f"measuring {name} (round {round_no + 1} of {args.rounds})", flush=True)
+                    stats = await load(spec.host, spec.port, spec.build, limit=spec.limit,
+                                       **common)
+                    rounds[name].append(summarise(name, spec.method, spec.path, stats,
+                                                  spec.notes))
+            for name, measured in rounds.items():
+                median = sorted(measured, key=lambda m: m.rps)[len(measured) // 2]
+                median.rounds_rps = [m.rps for m in measured]
+                results[name] = median
+        finally:
+            hello.terminate()
+            hello.wait(timeout=30)
+            disconnect_ray()
+    for r in results.values():
+        r.ratio_to_serve_hello = _paired_ratio(r, results.get("hello_serve"))
+        r.ratio_to_uvicorn_hello = _paired_ratio(r, results.get("hello_uvicorn"))
+    return {
+        "benchmark": "http_bench",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.http_bench " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+        "setup": {"clients": args.clients, "warmup_s": args.warmup,
+                  "duration_s": args.duration, "rounds": args.rounds,
+                  "access_log": settings.access_log, "ha_proxy": settings.ha_proxy,
+                  "replicas_per_service": 1, "seat_shards": settings.shards_per_event,
+                  "rate_limit": "raised for the run; every request still passes the limiter"},
+        "targets": {name: {"ratio_to_serve_hello": ratio,
+                           "met": (results[name].ratio_to_serve_hello or 0) >= ratio}
+                    for name, ratio in TARGETS.items() if name in results},
+        "endpoints": {name: asdict(r) for name, r in results.items()},
+    }
+
+
+def _paired_ratio(result: Result, baseline: Result | None) -> float | None:
+    """The median over rounds of the endpoint's rate over the baseline's in the same round
+    (rounds are measured back to back, so each pair shares the machine's state)."""
+    if baseline is None:
+        return None
+    ratios = [a / b for a, b in zip(result.rounds_rps, baseline.rounds_rps, strict=True) if b]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+BENCHMARKS = ("hello_serve", "hello_uvicorn", "queue_status", "seat_layout",
+              "seat_layout_full", "seat_lock")
+
+
+@dataclass
+class Spec:
+    method: str
+    path: str
+    build: Callable[[int, int], bytes]
+    notes: str
+    host: str
+    port: int
+    limit: int | None = None
+
+
+class Targets:
+    """How each endpoint is loaded: its requests, prepared before the clock starts."""
+
+    def __init__(self, host: str, port: int, uvicorn_port: int, event_id: str, venue: Any,
+                 tokens: Any, clients: int, new_event: Callable[[str], Awaitable[str]]
+                 ) -> None:
+        self.host, self.port, self.uvicorn_port = host, port, uvicorn_port
+        self.event_id, self.venue, self.tokens, self.clients = event_id, venue, tokens, clients
+        self.new_event = new_event
+
+    async def hello_serve(self) -> Spec:
+        request = get("/hello")
+        return Spec("GET", "/hello", lambda k, n: request,
+                    "a Ray Serve deployment of the hello app", self.host, self.port)
+
+    async def hello_uvicorn(self) -> Spec:
+        request = get("/")
+        return Spec("GET", "/", lambda k, n: request, "plain uvicorn + Starlette, one worker",
+                    self.host, self.uvicorn_port)
+
+    async def queue_status(self) -> Spec:
+        requests = []
+        for k in range(self.clients):
+            token = self.tokens.issue_access(user_id=str(uuid.uuid4()), email=f"f{k}@bench",
+                                             role="user").token
+            ticket = await _join(self.host, self.port, self.event_id, token)
+            requests.append(get(f"/api/v1/queue/status/{self.event_id}?ticket={ticket}",
+                                {"Authorization": f"Bearer {token}"}))
+        return Spec("GET", "/api/v1/queue/status/{eventId}", lambda k, n: requests[k],
+                    "a waiting user's place, answered from the queue summary", self.host,
+                    self.port)
+
+    async def seat_layout(self) -> Spec:
+        request = get(f"/api/v1/seats/events/{self.event_id}?view=status")
+        return Spec("GET", "/api/v1/seats/events/{eventId}?view=status", lambda k, n: request,
+                    f"live status of all {self.venue.seat_count:,} seats and availability",
+                    self.host, self.port)
+
+    async def seat_layout_full(self) -> Spec:
+        request = get(f"/api/v1/seats/events/{self.event_id}")
+        return Spec("GET", "/api/v1/seats/events/{eventId}", lambda k, n: request,
+                    "the whole layout (about 1.4 MB) with the live status", self.host,
+                    self.port)
+
+    async def seat_lock(self) -> Spec:
+        seats = [s.id for s in self.venue.seats()]
+        per_user = 10
+        users = [self.tokens.issue_access(user_id=str(uuid.uuid4()), email=f"b{u}@bench",
+                                          role="user") for u in range(len(seats) // per_user)]
+        event_id = await self.new_event("HTTP bench: seat locks")  # every seat on sale
+        admitted = [self.tokens.issue_event_access(
+            user_id=u.claims.user_id, email=u.claims.email, role="user",
+            event_id=event_id, expires_at=time.time() + 3_600).token for u in users]
+        order = itertools.count()
+
+        def lock(k: int, n: int) -> bytes:
+            i = next(order)
+            user = i // per_user
+            return post("/api/v1/seats/lock", {"eventId": event_id, "seatIds": [seats[i]]},
+                        {"Authorization": f"Bearer {users[user].token}",
+                         "X-Event-Access-Token": admitted[user]})
+
+        return Spec("POST", "/api/v1/seats/lock", lock,
+                    "one named seat per request, each a different seat; journaled before "
+                    "the reply", self.host, self.port, limit=len(users) * per_user)
+
+
+async def _wait_http(host: str, port: int, request: bytes, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request)
+            status, _ = await _read_response(reader)
+            writer.close()
+            if status < 500:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answers on {host}:{port}")
+        await asyncio.sleep(0.5)
+
+
+def start_uvicorn_hello(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks.hello_app:app", "--port", str(port),
+         "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parents[1])
+
+
+def hello_deployment(settings: Any) -> Any:
+    """The hello app as a Serve deployment with the API services' options (one replica, the
+    same request limit and access log), so the ratios compare like with like."""
+    from ray import serve
+
+    from api.catalog import SERVICES_BY_NAME
+    from benchmarks.hello_app import app
+    from engine.serve.apps import deployment_options
+
+    options = deployment_options(SERVICES_BY_NAME["seats"], settings)
+    options["name"] = "hello"
+
+    @serve.deployment(**options)
+    @serve.ingress(app)
+    class Hello:
+        pass
+
+    return Hello.bind()  # type: ignore[attr-defined]
+
+
+async def _join(host: str, port: int, event_id: str, token: str) -> str:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write((f"POST /api/v1/queue/join/{event_id} HTTP/1.1\r\nHost: bench\r\n"
+                  f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n").encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    body = json.loads(await reader.readexactly(length))
+    writer.close()
+    if "ticket" not in body or not body["ticket"]:
+        raise RuntimeError(f"join failed: {body}")
+    return str(body["ticket"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements per endpoint, interleaved; the median is kept")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--only", default="", help="comma-separated endpoints (default: all)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    report = asyncio.run(run(args))
+    print(f"{'endpoint':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs Serve':>10}"
+          f"{'vs uvicorn':>12}{'errors':>8}")
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for name, r in report["endpoints"].items():
+        print(f"{name:<18}{r['rps']:>9,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+              f"{ratio(r['ratio_to_serve_hello']):>10}{ratio(r['ratio_to_uvicorn_hello']):>12}"
+              f"{r['errors']:>8}")
+    for name, target in report["targets"].items():
+        print(f"target {name}: >= {target['ratio_to_serve_hello']:.0%} of the Serve "
+              f"hello-world: {'met' if target['met'] else 'NOT met'}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

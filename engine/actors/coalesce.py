@@ -1,0 +1,94 @@
+"""Adaptive batching of commands to one shard.
+
+Each call to an actor costs the caller a fixed amount of CPU (about a millisecond in an API
+replica) whatever it carries, while a shard applies a batch of commands for little more than
+one. So a `ShardCaller` sends a command at once while fewer than `depth` calls to its shard
+are in flight, and otherwise queues it; when a call returns, everything queued goes in the
+next one. An idle shard sees no added latency, and a busy one gets batches as large as the
+load makes them. Outcomes come back in order, one per command; a failed call (the shard
+restarting) fails every command it carried, which callers retry with the same keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from engine.actors.directory import Handle
+from engine.actors.wire import decode_outcomes, encode_commands
+
+DEPTH = 1
+MAX_BATCH = 512
+
+Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+class ShardCaller:
+    def __init__(self, handle: Handle, *, depth: int = DEPTH, max_batch: int = MAX_BATCH
+                 ) -> None:
+        self._handle = handle
+        self._depth = depth
+        self._max_batch = max_batch
+        self._queued: list[Pending] = []
+        self._in_flight = 0
+        self.calls = 0
+
+    async def call(self, cmd: tuple[Any, ...]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queued.append((cmd, future))
+        if self._in_flight < self._depth:
+            self._send()
+        return await future
+
+    def _send(self) -> None:
+        batch = self._queued[:self._max_batch]
+        del self._queued[:self._max_batch]
+        self._in_flight += 1
+        self.calls += 1
+        try:
+            ref = self._handle.execute_packed.remote(encode_commands([c for c, _ in batch]))
+            reply = asyncio.wrap_future(ref.future())
+        except Exception as exc:
+            self._in_flight -= 1
+            _fail(batch, exc)
+            return
+        reply.add_done_callback(lambda done: self._returned(done, batch))
+
+    def _returned(self, done: asyncio.Future[Any], batch: list[Pending]) -> None:
+        self._in_flight -= 1
+        try:
+            outcomes = decode_outcomes(done.result())
+        except BaseException as exc:
+            _fail(batch, exc)
+        else:
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+        while self._queued and self._in_flight < self._depth:
+            self._send()
+
+
+def _fail(batch: Sequence[Pending], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+
+
+class Callers:
+    """One `ShardCaller` per shard, made for the running event loop (futures belong to one
+    loop; tests and tools may use a router from several loops in turn)."""
+
+    def __init__(self, handles: Sequence[Handle]) -> None:
+        self._handles = list(handles)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._callers: list[ShardCaller] = []
+
+    def __getitem__(self, k: int) -> ShardCaller:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._callers = [ShardCaller(h) for h in self._handles]
+        return self._callers[k]
