@@ -30,6 +30,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("seats", "Reservation", "/api/v1/seats", "api.services.seats"),
     ServiceSpec("reservations", "Reservation", "/api/v1/reservations",
                 "api.services.reservations"),
+    ServiceSpec("payments", "Payment", "/api/v1/payments", "api.services.payments"),
     ServiceSpec("admin", "Admin", "/api/v1/admin", "api.services.admin"),
     ServiceSpec("meta", "Gateway", "/", "api.services.meta"),
 )

@@ -1,4 +1,5 @@
-"""`tiketi`: run the engine locally, apply migrations."""
+"""`tiketi`: run the engine locally, apply migrations, audit an event, write the Serve config,
+run the fake payment gateway."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def cmd_serve_config(settings: Settings, output: str | None) -> int:
 
 def cmd_up(settings: Settings) -> int:
     from engine.actors.cluster import connect_ray, disconnect_ray
+    from engine.local.gateway import start_local_gateway
     from engine.local.stores import LocalStores
     from engine.serve.deploy import ha_proxy_environment
     from engine.store.migrate import migrate
@@ -63,23 +65,26 @@ def cmd_up(settings: Settings) -> int:
         applied = migrate(stores.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        settings, fake_gateway = start_local_gateway(settings)
         ha_proxy_environment(settings)
         started_ray = connect_ray(settings)
         try:
             return asyncio.run(_serve(settings, stores.database_url, stores.redis_url,
                                       [type(s).__name__ for s in stores.started],
-                                      started_ray))
+                                      started_ray, fake_gateway is not None))
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut
                 signal.signal(sig, signal.SIG_IGN)  # the shutdown short
             disconnect_ray()
+            if fake_gateway is not None:
+                fake_gateway.stop()
             with contextlib.suppress(FileNotFoundError):
                 (settings.data_dir / "engine.json").unlink()
 
 
 async def _serve(
     settings: Settings, database_url: str, redis_url: str, embedded: list[str],
-    started_ray: bool,
+    started_ray: bool, fake_gateway: bool,
 ) -> int:
     from engine.actors.cluster import cluster_address
     from engine.actors.config import ShardConfig
@@ -132,6 +137,8 @@ async def _serve(
         "ray_address": cluster_address(),
         "ray_started_here": started_ray,
         "namespace": settings.namespace,
+        "payment_gateway": settings.payment_gateway_url,
+        "fake_gateway": fake_gateway,
         "events": events,
     }
     (settings.data_dir / "engine.json").write_text(json.dumps(state, indent=2))
@@ -162,6 +169,9 @@ def _print_summary(state: dict[str, Any], admin_password: str) -> None:
         f"  Ray          {state['ray_address']}"
         + ("  (local instance)" if state["ray_started_here"] else "")
         + f", namespace {state['namespace']!r}",
+        f"  Payments     {state['payment_gateway']}"
+        + ("  (local fake Toss gateway; POST /fake/checkout pays an order)"
+           if state["fake_gateway"] else ""),
     ]
     for event in state["events"]:
         lines += [
@@ -183,7 +193,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = sub.add_parser("serve-config",
                             help="write the Serve config (YAML) of every API service")
     config.add_argument("-o", "--output", help="file to write (default: standard output)")
-    args = parser.parse_args(argv)
+    sub.add_parser("audit", add_help=False,
+                   help="check an event's money and seats agree (`tiketi audit --help`)")
+    sub.add_parser("fake-gateway", add_help=False,
+                   help="run the fake Toss Payments gateway (`tiketi fake-gateway --help`)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "audit":
+        from engine.audit.command import main as audit_main
+
+        return audit_main(rest)
+    if args.command == "fake-gateway":
+        from engine.payments.fake_gateway import main as gateway_main
+
+        gateway_main(rest)
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

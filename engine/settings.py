@@ -134,6 +134,37 @@ class Settings:
         "TIKETI_ADMIN_PASSWORD",
         "Its password; when unset one is generated, kept under `TIKETI_DATA_DIR`, and printed.",
     )
+    payment_gateway_url: str | None = _env(
+        "TIKETI_PAYMENT_GATEWAY_URL",
+        "Base URL of the Toss Payments-compatible gateway (e.g. https://api.tosspayments.com). "
+        "When unset, `make up` starts the local fake gateway.",
+    )
+    payment_secret_key: str | None = _env(
+        "TIKETI_PAYMENT_SECRET_KEY",
+        "The gateway's secret key (HTTP Basic user). For the local fake, generated when unset.",
+    )
+    payment_client_key: str = _env(
+        "TIKETI_PAYMENT_CLIENT_KEY", "The client key handed to buyers' payment widgets.",
+        "test_ck_tiketi_local",
+    )
+    fake_gateway_port: int = _env(
+        "TIKETI_FAKE_GATEWAY_PORT", "Port of the local fake gateway on 127.0.0.1 (0: any free).",
+        8100,
+    )
+    payment_timeout_s: float = _env(
+        "TIKETI_PAYMENT_TIMEOUT_S", "Timeout of one call to the gateway.", 10.0
+    )
+    payment_retries: int = _env(
+        "TIKETI_PAYMENT_RETRIES",
+        "Retries of a gateway call whose outcome is unknown (all calls are idempotent).", 2,
+    )
+    breaker_failures: int = _env(
+        "TIKETI_BREAKER_FAILURES",
+        "Consecutive gateway failures that open the circuit breaker.", 5,
+    )
+    breaker_reset_s: float = _env(
+        "TIKETI_BREAKER_RESET_S", "How long the breaker stays open before a trial call.", 30.0
+    )
     log_level: str = _env("TIKETI_LOG_LEVEL", "Log level of the engine.", "INFO")
 
     @classmethod

@@ -186,6 +186,18 @@ class SeatStats(Schema):
     sales: int
 
 
+class SalesFigures(Schema):
+    """Counted from the outbox's domain events (each once), as they are relayed."""
+
+    reservations_created: int = 0
+    payments_completed: int = 0
+    payments_failed: int = 0
+    reservations_cancelled: int = 0
+    revenue: int = 0
+    refunded: int = 0
+    sold_out_at: datetime | None = None
+
+
 class EventStats(Schema):
     event_id: str
     title: str
@@ -194,6 +206,7 @@ class EventStats(Schema):
     seats: SeatStats | None
     reservations: dict[str, int]
     revenue: int
+    figures: SalesFigures
 
 
 class DashboardQuery(PageQuery):
@@ -213,7 +226,7 @@ AdminReservationPage = Page[ReservationOut]
 
 
 async def _stats(ctx: ApiContext, event: EventRecord, status: str,
-                 money: dict[str, int]) -> EventStats:
+                 money: dict[str, int], figures: SalesFigures) -> EventStats:
     queue_stats = seat_stats = None
     if status in ("upcoming", "on_sale", "sold_out"):
         seats = await ctx.engine.seats(str(event.id))
@@ -227,7 +240,7 @@ async def _stats(ctx: ApiContext, event: EventRecord, status: str,
     reservations = {k: v for k, v in money.items() if k != "revenue"}
     return EventStats(event_id=str(event.id), title=event.title, status=status,
                       queue=queue_stats, seats=seat_stats, reservations=reservations,
-                      revenue=money.get("revenue", 0))
+                      revenue=money.get("revenue", 0), figures=figures)
 
 
 async def dashboard(call: Call[ApiContext]) -> StatsPage:
@@ -240,7 +253,10 @@ async def dashboard(call: Call[ApiContext]) -> StatsPage:
             rows, total = await catalog_repo.search_events(conn, catalog_repo.EventFilter(
                 sort="-startsAt", page=query.page, page_size=query.page_size))
         money = await catalog_repo.revenue(conn, [e.id for e, _ in rows])
-    items = await asyncio.gather(*(_stats(call.ctx, e, s, money[e.id]) for e, s in rows))
+        figures = await catalog_repo.figures(conn, [e.id for e, _ in rows])
+    items = await asyncio.gather(*(
+        _stats(call.ctx, e, s, money[e.id], SalesFigures(**figures.get(e.id, {})))
+        for e, s in rows))
     return StatsPage(items=list(items), total=total, page=query.page,
                      page_size=query.page_size)
 

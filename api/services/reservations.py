@@ -10,12 +10,14 @@ from uuid import UUID
 from pydantic import Field
 
 from api.context import ApiContext
-from api.errors import ApiError, Conflict, Forbidden
+from api.errors import ApiError, Conflict, Forbidden, Unavailable
 from api.routing import Call, Endpoint, path_uuid
 from api.schemas import Page, PageQuery, Schema
 from api.services.seats import idempotency_key
-from engine.core.errors import HoldExpired, HoldNotFound, HoldReleased
-from engine.store import catalog_repo, reservations_repo
+from engine.core.errors import DomainError, HoldExpired, HoldNotFound, HoldReleased
+from engine.core.saga import is_final
+from engine.serve.payment_workers import gateway_refusing
+from engine.store import catalog_repo, outbox_repo, reservations_repo, saga_repo
 from engine.store.errors import InvalidTransition, SeatAlreadyReserved
 from engine.store.records import ItemSpec, ReservationRecord
 
@@ -84,6 +86,11 @@ async def create(call: Call[ApiContext]) -> ReservationOut:
     user = call.user.user_id
     key = idempotency_key(call)
     seats = await call.ctx.engine.seats(event_id)
+    if await gateway_refusing(call.ctx.redis, call.ctx.settings.namespace):
+        with contextlib.suppress(DomainError):  # the hold may be gone or not the caller's
+            await seats.release(user, body.hold_id, f"gateway-down:{key}")
+        raise Unavailable("payments are unavailable right now; your seats were released",
+                          code="PAYMENTS_UNAVAILABLE", headers={"Retry-After": "30"})
     parts = await seats.hold_part_views(body.hold_id)
     for _, view in parts:
         if view.user_id != user:
@@ -145,13 +152,27 @@ async def cancel(call: Call[ApiContext]) -> ReservationOut:
                        "(POST /api/v1/payments/cancel)", code="REFUND_REQUIRED")
     if reservation.status != "PENDING":
         raise Conflict(f"the reservation is {reservation.status}", code="NOT_CANCELLABLE")
+    async with call.ctx.db.acquire() as conn:
+        saga = await saga_repo.find_for_reservation(conn, reservation.id)
+    if saga is not None and not is_final(saga.state):
+        raise Conflict("its payment is open: cancel through POST /api/v1/payments/cancel",
+                       code="PAYMENT_OPEN")
     hold_id = "+".join(dict.fromkeys(i.hold_id for i in reservation.items))
     seats = await call.ctx.engine.seats(str(reservation.event_id))
     with contextlib.suppress(HoldExpired, HoldReleased, HoldNotFound):  # back on sale already
         await seats.release(str(reservation.user_id), hold_id, f"cancel:{reservation.id}")
     async with call.ctx.db.acquire() as conn:
         try:
-            updated = await reservations_repo.transition(conn, reservation.id, "CANCELLED")
+            async with conn.transaction():
+                updated = await reservations_repo.transition(conn, reservation.id,
+                                                             "CANCELLED")
+                await outbox_repo.emit(
+                    conn, "ReservationCancelled", aggregate_type="reservation",
+                    aggregate_id=str(reservation.id),
+                    payload={"reservation_id": str(reservation.id),
+                             "event_id": str(reservation.event_id),
+                             "user_id": str(reservation.user_id), "reason": "cancelled",
+                             "refunded": 0})
         except InvalidTransition as exc:
             raise Conflict(str(exc), code="NOT_CANCELLABLE") from None
     return reservation_out(updated)

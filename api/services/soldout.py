@@ -17,7 +17,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from api.cache import CatalogCache
 from api.context import ApiContext
-from engine.store import catalog_repo, events_repo
+from engine.store import catalog_repo, events_repo, outbox_repo
 from engine.store.journal import unpack
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,13 @@ class SoldOutWatcher:
             wanted = "sold_out" if totals["available"] == 0 else "upcoming"
             if event.status in ("upcoming", "on_sale", "sold_out") and (
                     (event.status == "sold_out") != (wanted == "sold_out")):
-                await events_repo.set_event_status(conn, event.id, wanted)
+                async with conn.transaction():
+                    await events_repo.set_event_status(conn, event.id, wanted)
+                    if wanted == "sold_out":
+                        await outbox_repo.emit(
+                            conn, "TicketSoldOut", aggregate_type="event",
+                            aggregate_id=event_id,
+                            payload={"event_id": event_id, "sold": totals.get("sold", 0)})
                 await self._cache.invalidate()
                 log.info("event %s is now %s", event_id, wanted)
 

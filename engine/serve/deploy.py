@@ -39,6 +39,7 @@ def replica_env(settings: Settings) -> dict[str, str]:
     env = settings.to_env()
     env.pop("TIKETI_JWT_PRIVATE_KEY", None)
     env.pop("TIKETI_ADMIN_PASSWORD", None)
+    env.pop("TIKETI_PAYMENT_SECRET_KEY", None)
     return env
 
 

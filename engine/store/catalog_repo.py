@@ -175,3 +175,13 @@ async def revenue(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> dict[U
         if r["status"] == "CONFIRMED":
             stats["revenue"] = int(r["amount"])
     return out
+
+
+async def figures(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> dict[UUID, dict[
+        str, Any]]:
+    """Per event: the sales figures the outbox consumers counted."""
+    rows = await conn.fetch(
+        "SELECT * FROM event_figures WHERE event_id = ANY($1::uuid[])", list(event_ids))
+    return {r["event_id"]: {k: r[k] for k in (
+        "reservations_created", "payments_completed", "payments_failed",
+        "reservations_cancelled", "revenue", "refunded", "sold_out_at")} for r in rows}

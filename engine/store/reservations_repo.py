@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.core.inventory import ConfirmedSale
+from engine.store import outbox_repo
 from engine.store.errors import Conflict, InvalidTransition, NotFound, SeatAlreadyReserved
 from engine.store.records import (
     ACTIVE_RESERVATION_STATUSES,
@@ -90,6 +91,12 @@ async def create_pending(
                         for i in items
                     ],
                 )
+                await outbox_repo.emit(
+                    conn, "ReservationCreated", aggregate_type="reservation",
+                    aggregate_id=str(row["id"]),
+                    payload={"reservation_id": str(row["id"]), "event_id": str(event_id),
+                             "user_id": str(user_id), "amount": total,
+                             "seat_ids": seat_ids})
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != ACTIVE_SEAT_INDEX:
                 raise Conflict(str(exc)) from exc

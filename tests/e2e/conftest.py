@@ -18,7 +18,9 @@ from engine.actors.directory import EventShards, ShardDirectory
 from engine.actors.router import EventQueue, EventSeats
 from engine.core.venue import Venue
 from engine.local import free_port
+from engine.local.gateway import start_local_gateway
 from engine.local.stores import LocalStores
+from engine.payments.fake_gateway import FakeGatewayServer
 from engine.provision import create_event
 from engine.serve.deploy import deploy, ensure_admin, ha_proxy_environment, replica_settings
 from engine.settings import Settings
@@ -35,6 +37,7 @@ class Engine:
     database_url: str
     redis_url: str
     directory: ShardDirectory
+    gateway: FakeGatewayServer
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +47,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
                        snapshot_every_ops=50, ray_num_cpus=16, http_port=free_port(),
                        metrics_port=free_port(), haproxy_stats_port=free_port(),
                        trusted_hops=1, admin_password=ADMIN_PASSWORD,
+                       breaker_failures=3, breaker_reset_s=2.0, payment_timeout_s=2.0,
                        admin_email="admin@e2e.test")
     with LocalStores(settings) as stores:
         migrate(stores.database_url)
         settings = replica_settings(settings, database_url=stores.database_url,
                                     redis_url=stores.redis_url)
+        settings, gateway = start_local_gateway(replace(settings, payment_gateway_url=None))
+        assert gateway is not None
         ha_proxy_environment(settings)
         connect_ray(settings)
         try:
@@ -59,9 +65,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
                     database_url=stores.database_url, redis_url=stores.redis_url),
                 shard_cpus=settings.shard_cpus,
             )
-            yield Engine(settings, stores.database_url, stores.redis_url, directory)
+            yield Engine(settings, stores.database_url, stores.redis_url, directory, gateway)
         finally:
             disconnect_ray()
+            gateway.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -35,7 +36,8 @@ def _readme_journey() -> str:
 def _start(data_dir: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "TIKETI_DATA_DIR": str(data_dir), "TIKETI_NAMESPACE": "makeup",
            "TIKETI_HTTP_PORT": str(free_port()), "TIKETI_METRICS_PORT": str(free_port()),
-           "TIKETI_HAPROXY_STATS_PORT": str(free_port()), "TIKETI_DEMO_OPENS_IN_S": "0"}
+           "TIKETI_HAPROXY_STATS_PORT": str(free_port()), "TIKETI_DEMO_OPENS_IN_S": "0",
+           "TIKETI_FAKE_GATEWAY_PORT": str(free_port())}
     env.pop("RAY_ADDRESS", None)
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -112,9 +114,16 @@ async def test_make_up_runs_the_engine_and_stops_cleanly(tmp_path: Path, how: st
         journey = _readme_journey()
         ran = await asyncio.to_thread(
             subprocess.run, ["bash", "-euo", "pipefail", "-c", journey], capture_output=True,
-            text=True, timeout=120, env={**os.environ, "API": state["api_url"]})
+            text=True, timeout=120, env={**os.environ, "API": state["api_url"],
+                                         "GATEWAY": state["payment_gateway"]})
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert '"status":"PENDING"' in ran.stdout, "the README's journey ends with a reservation"
+        assert '"reservationStatus":"CONFIRMED"' in ran.stdout, "the journey ends with a sale"
+        audit = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "engine.cli", "audit", "--event",
+                             state["events"][0]["id"]], capture_output=True, text=True,
+            timeout=120, env={**os.environ, "TIKETI_DATA_DIR": str(tmp_path),
+                              "TIKETI_NAMESPACE": "makeup"}, cwd=ROOT)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
 
         client = redis.Redis.from_url(state["redis_url"])
         try:

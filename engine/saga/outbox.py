@@ -1,0 +1,119 @@
+"""Relays the outbox to a Redis stream (at least once), and the consumers that read it: the
+dashboard figures (counted once per outbox row, in PostgreSQL) and the catalogue cache
+(invalidated on TicketSoldOut; invalidating twice is harmless)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from engine.store import outbox_repo
+
+log = logging.getLogger(__name__)
+
+Replies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
+
+
+def stream_key(namespace: str) -> str:
+    return f"{namespace}:domain-events"
+
+
+async def relay_once(pool: asyncpg.Pool, redis: aioredis.Redis, namespace: str, *,
+                     limit: int = 500) -> int:
+    """Publishes unpublished outbox rows; how many. A crash after the XADD and before the
+    commit publishes them again (consumers are idempotent)."""
+    async with pool.acquire() as conn, conn.transaction():
+        events = await outbox_repo.claim(conn, limit=limit)
+        if not events:
+            return 0
+        async with redis.pipeline(transaction=False) as pipe:
+            for e in events:
+                pipe.xadd(stream_key(namespace), {
+                    "id": str(e.id), "type": e.event_type, "aggregate": e.aggregate_id,
+                    "payload": json.dumps(e.payload, default=str)},
+                    maxlen=1_000_000, approximate=True)
+            await pipe.execute()
+        await outbox_repo.mark_published(conn, [e.id for e in events])
+        return len(events)
+
+
+Handler = Callable[[int, str, dict[str, Any]], Awaitable[None]]
+
+
+async def consume_once(redis: aioredis.Redis, namespace: str, group: str, consumer: str,
+                       handle: Handler, *, block_ms: int = 1_000, count: int = 200) -> int:
+    """Reads new messages of the group (and this consumer's unacknowledged ones first),
+    handles them, acknowledges each after its handler returned."""
+    key = stream_key(namespace)
+    with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+        await redis.xgroup_create(key, group, id="0", mkstream=True)
+    handled = 0
+    for start in ("0", ">"):
+        replies = cast(Replies, await redis.xreadgroup(
+            group, consumer, {key: start}, count=count,
+            block=None if start == "0" else block_ms))
+        for _, messages in replies or []:
+            for message_id, fields in messages:
+                if not fields:
+                    continue
+                await handle(int(fields[b"id"]), fields[b"type"].decode(),
+                             json.loads(fields[b"payload"]))
+                await redis.xack(key, group, message_id)
+                handled += 1
+    return handled
+
+
+FIGURES = {
+    "ReservationCreated": ("reservations_created", None),
+    "PaymentCompleted": ("payments_completed", "amount"),
+    "PaymentFailed": ("payments_failed", None),
+    "ReservationCancelled": ("reservations_cancelled", "refunded"),
+}
+
+
+def figures_handler(pool: asyncpg.Pool) -> Handler:
+    """Counts each outbox row once into `event_figures`."""
+
+    async def handle(outbox_id: int, event_type: str, payload: dict[str, Any]) -> None:
+        event_id = payload.get("event_id")
+        if event_id is None:
+            return
+        async with pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO consumed_events (consumer, outbox_id) VALUES ('figures', $1) "
+                "ON CONFLICT DO NOTHING RETURNING 1", outbox_id)
+            if not fresh:
+                return
+            await conn.execute("INSERT INTO event_figures (event_id) VALUES ($1) "
+                               "ON CONFLICT DO NOTHING", event_id)
+            if event_type == "TicketSoldOut":
+                await conn.execute(
+                    "UPDATE event_figures SET sold_out_at = coalesce(sold_out_at, now()), "
+                    "updated_at = now() WHERE event_id = $1", event_id)
+                return
+            column, money = FIGURES.get(event_type, (None, None))
+            if column is None:
+                return
+            amount = int(payload.get(money) or 0) if money else 0
+            money_column = "revenue" if event_type == "PaymentCompleted" else "refunded"
+            await conn.execute(
+                f"UPDATE event_figures SET {column} = {column} + 1, "  # noqa: S608 - fixed names
+                f"{money_column} = {money_column} + $2, updated_at = now() "
+                "WHERE event_id = $1", event_id, amount)
+
+    return handle
+
+
+def cache_handler(invalidate: Callable[[], Awaitable[Any]]) -> Handler:
+    async def handle(outbox_id: int, event_type: str, payload: dict[str, Any]) -> None:
+        if event_type == "TicketSoldOut":
+            await invalidate()
+
+    return handle

@@ -1,0 +1,513 @@
+"""The purchase saga: from a pending reservation to a sale whose money and seats agree, or to
+a state where neither was taken (see `engine.core.saga` for the states).
+
+Each step runs under the reservation's advisory lock, and the state it reaches is committed
+with what it changed in PostgreSQL; so a process that dies between steps leaves a saga that
+`resume` (run by the recovery worker) finishes or compensates. Calls to the gateway and the
+shards carry keys derived from the reservation, so a step run twice does its work once."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+from ray.exceptions import RayActorError
+
+from engine.actors.host import ShardUnavailable
+from engine.core.errors import (
+    DomainError,
+    HoldAlreadyConfirmed,
+    HoldExpired,
+    HoldExtensionRefused,
+    HoldNotFound,
+    HoldReleased,
+    SaleNotFound,
+)
+from engine.core.saga import MONEY_MAY_BE_TAKEN, SEATS_MAY_BE_SOLD, SagaState, check_move
+from engine.payments.breaker import BreakerOpen
+from engine.payments.errors import (
+    AlreadyProcessed,
+    GatewayError,
+    GatewayRefused,
+    GatewayUnknownOutcome,
+)
+from engine.payments.payment import Payment, PaymentStatus
+from engine.store import outbox_repo, payments_repo, reservations_repo, saga_repo
+from engine.store.errors import InvalidTransition
+from engine.store.payments_repo import PaymentRecord
+from engine.store.records import ReservationRecord
+from engine.store.saga_repo import SagaRecord
+
+log = logging.getLogger(__name__)
+
+KIND = "purchase"
+HOLD_GONE = (HoldExpired, HoldReleased, HoldNotFound)
+RETRY_IN_S = 5.0
+
+
+class Gateway(Protocol):
+    async def confirm(self, payment_key: str, order_id: str, amount: int, *,
+                      idempotency_key: str | None = None) -> Payment: ...
+
+    async def cancel(self, payment_key: str, reason: str, *, amount: int | None = None,
+                     idempotency_key: str | None = None) -> Payment: ...
+
+    async def get_payment_by_order(self, order_id: str) -> Payment: ...
+
+
+class Seats(Protocol):
+    """An event's seats (`engine.actors.router.EventSeats`), as the saga uses them."""
+
+    async def extend(self, user: str, hold_id: str, key: str,
+                     seconds: float | None = None) -> Any: ...
+
+    async def confirm(self, user: str, hold_id: str, key: str) -> Any: ...
+
+    async def release(self, user: str, hold_id: str, key: str) -> Any: ...
+
+    async def cancel_sale(self, user: str, hold_id: str, key: str) -> Any: ...
+
+
+SeatsFor = Callable[[str], Awaitable[Seats]]
+
+
+class SagaError(Exception):
+    """A request the saga refuses; `code` and `status` say how (the API maps them)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class OutcomePending(SagaError):
+    """The gateway's answer is unknown for now; the recovery worker will settle the saga."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("PAYMENT_OUTCOME_PENDING", message, 503)
+
+
+def hold_id_of(reservation: ReservationRecord) -> str:
+    return "+".join(dict.fromkeys(i.hold_id for i in reservation.items))
+
+
+class PurchaseSaga:
+    def __init__(self, pool: asyncpg.Pool, gateway: Gateway, seats_for: SeatsFor) -> None:
+        self._pool = pool
+        self._gateway = gateway
+        self._seats_for = seats_for
+
+    # ------------------------------------------------------------------ requests
+
+    async def prepare(self, user_id: UUID, reservation_id: UUID) -> PaymentRecord:
+        """Opens the payment of a pending reservation: READY, for the reservation's amount, its
+        hold extended to cover the payment window."""
+        async with self._locked(reservation_id) as conn:
+            reservation = await self._owned(conn, user_id, reservation_id)
+            payment = await payments_repo.find_by_order(conn, str(reservation_id))
+            if payment is not None and reservation.status != "PENDING":
+                return payment
+            if reservation.status != "PENDING":
+                raise SagaError("NOT_PAYABLE", f"the reservation is {reservation.status}", 409)
+            if reservation.expires_at <= datetime.now(UTC):
+                raise SagaError("RESERVATION_EXPIRED", "the reservation has expired", 409)
+            seats = await self._seats_for(str(reservation.event_id))
+            try:
+                view = await seats.extend(str(user_id), hold_id_of(reservation),
+                                          f"pay:{reservation_id}")
+                expires = datetime.fromtimestamp(view.expires_at, UTC)
+            except HoldExtensionRefused:
+                expires = reservation.expires_at
+            except HOLD_GONE:
+                raise SagaError("HOLD_NOT_LIVE", "the seats are no longer held", 409) from None
+            async with conn.transaction():
+                payment = await payments_repo.prepare(
+                    conn, reservation_id=reservation_id, user_id=user_id,
+                    amount=reservation.total_amount)
+                await conn.execute(
+                    "UPDATE reservations SET expires_at = greatest(expires_at, $2) "
+                    "WHERE id = $1", reservation_id, expires)
+                await saga_repo.start(conn, kind=KIND, reservation_id=reservation_id,
+                                      state=SagaState.PREPARED,
+                                      data={"amount": reservation.total_amount})
+            return payment
+
+    async def confirm(self, user_id: UUID, order_id: str, payment_key: str,
+                      amount: int) -> tuple[ReservationRecord, PaymentRecord]:
+        """Confirms the payment with the gateway and sells the seats."""
+        reservation_id = _reservation_id(order_id)
+        async with self._locked(reservation_id) as conn:
+            reservation = await self._owned(conn, user_id, reservation_id)
+            payment = await payments_repo.find_by_order(conn, order_id)
+            saga = await saga_repo.find_for_reservation(conn, reservation_id)
+            if payment is None or saga is None:
+                raise SagaError("NOT_PREPARED", "prepare the payment first", 409)
+            if amount != payment.amount:
+                raise SagaError("AMOUNT_MISMATCH",
+                                f"the amount must be {payment.amount}", 422)
+            if saga.state == SagaState.PREPARED:
+                if payment.payment_key not in (None, payment_key):
+                    raise SagaError("PAYMENT_KEY_MISMATCH",
+                                    "another payment key is already confirming this order", 409)
+                async with conn.transaction():
+                    await payments_repo.set_key(conn, order_id, payment_key)
+                    saga = await self._move(conn, saga, SagaState.CONFIRMING, "confirm_requested",
+                                            {"payment_key": payment_key})
+            elif saga.data.get("payment_key") != payment_key:
+                raise SagaError("PAYMENT_KEY_MISMATCH",
+                                "this order was confirmed with another payment key", 409)
+            saga = await self._run(conn, saga, reservation)
+            if saga.state in (SagaState.CONFIRMING, SagaState.APPROVED):
+                raise OutcomePending("the payment's outcome is not known yet; it will be "
+                                     "settled shortly (GET the payment's status)")
+            reservation = await reservations_repo.get_reservation(conn, reservation_id)
+            payment = await payments_repo.by_order(conn, order_id)
+            if saga.state == SagaState.FAILED:
+                failure = saga.data.get("failure", {})
+                raise SagaError(str(failure.get("code", "PAYMENT_FAILED")),
+                                str(failure.get("message", "the payment failed")), 409)
+            return reservation, payment
+
+    async def cancel(self, user_id: UUID | None, order_id: str, reason: str
+                     ) -> tuple[ReservationRecord, PaymentRecord | None]:
+        """Cancels a reservation: a confirmed one is refunded and its seats go back on sale; a
+        pending one is compensated (nothing was charged). `user_id` None: an administrator."""
+        reservation_id = _reservation_id(order_id)
+        async with self._locked(reservation_id) as conn:
+            reservation = await reservations_repo.get_reservation(conn, reservation_id)
+            if user_id is not None and reservation.user_id != user_id:
+                raise SagaError("FORBIDDEN", "this reservation belongs to another user", 403)
+            saga = await saga_repo.find_for_reservation(conn, reservation_id)
+            if saga is None or reservation.status in ("CANCELLED", "FAILED", "EXPIRED"):
+                if reservation.status == "PENDING":
+                    raise SagaError("NOT_PREPARED", "nothing was paid: cancel the reservation "
+                                    "(POST /api/v1/reservations/{id}/cancel)", 409)
+                return reservation, await payments_repo.find_by_order(conn, order_id)
+            if saga.state == SagaState.COMPLETED:
+                async with conn.transaction():
+                    saga = await self._move(conn, saga, SagaState.REFUNDING, "refund_requested",
+                                            {"reason": reason[:200]})
+            elif saga.state == SagaState.PREPARED:
+                async with conn.transaction():
+                    saga = await self._move(conn, saga, SagaState.COMPENSATING, "cancelled",
+                                            {"failure": {"code": "CANCELLED_BY_USER",
+                                                         "message": reason[:200],
+                                                         "kind": "cancelled"}})
+            elif saga.state not in (SagaState.REFUNDING, SagaState.COMPENSATING):
+                raise SagaError("PAYMENT_IN_PROGRESS",
+                                "the payment is being confirmed; try again shortly", 409)
+            saga = await self._run(conn, saga, reservation)
+            if saga.state in (SagaState.REFUNDING, SagaState.COMPENSATING):
+                raise OutcomePending("the refund is not settled yet; it will be shortly")
+            return (await reservations_repo.get_reservation(conn, reservation_id),
+                    await payments_repo.find_by_order(conn, order_id))
+
+    # ------------------------------------------------------------------ recovery
+
+    async def resume(self, reservation_id: UUID) -> str | None:
+        """Runs an unfinished saga as far as it goes now; its state after, or None if another
+        process holds it."""
+        try:
+            async with self._locked(reservation_id) as conn:
+                saga = await saga_repo.for_reservation(conn, reservation_id)
+                reservation = await reservations_repo.get_reservation(conn, reservation_id)
+                if saga.state == SagaState.PREPARED:
+                    if reservation.expires_at > datetime.now(UTC):
+                        await conn.execute(
+                            "UPDATE sagas SET next_attempt_at = $2 WHERE id = $1", saga.id,
+                            reservation.expires_at)
+                        return saga.state
+                    async with conn.transaction():
+                        saga = await self._move(conn, saga, SagaState.COMPENSATING, "expired",
+                                                {"failure": {"code": "RESERVATION_EXPIRED",
+                                                             "message": "not paid in time",
+                                                             "kind": "expired"}})
+                saga = await self._run(conn, saga, reservation)
+                return saga.state
+        except SagaError as exc:
+            if exc.code == "IN_FLIGHT":
+                return None
+            raise
+
+    async def recover(self, *, limit: int = 100) -> int:
+        """Resumes every saga that is due; how many it touched."""
+        async with self._pool.acquire() as conn:
+            due = await saga_repo.due(conn, limit=limit)
+        for saga in due:
+            try:
+                await self.resume(saga.reservation_id)
+            except Exception:
+                log.exception("saga of reservation %s could not resume", saga.reservation_id)
+        return len(due)
+
+    # ------------------------------------------------------------------ the steps
+
+    async def _run(self, conn: asyncpg.Connection, saga: SagaRecord,
+                   reservation: ReservationRecord) -> SagaRecord:
+        """Takes every step it can from the saga's state; stops at a final state, or where a
+        step must wait (its failure is logged and the next attempt scheduled)."""
+        steps = {
+            SagaState.CONFIRMING: self._settle_payment,
+            SagaState.APPROVED: self._record_sale,
+            SagaState.RECORDED: self._sell_seats,
+            SagaState.COMPENSATING: self._compensate,
+            SagaState.REFUNDING: self._refund,
+        }
+        while (step := steps.get(SagaState(saga.state))) is not None:
+            try:
+                moved = await step(conn, saga, reservation)
+            except (GatewayUnknownOutcome, BreakerOpen, OSError, DomainError,
+                    GatewayError) as exc:
+                log.warning("saga %s: %s stalls: %s", saga.id, saga.state, exc)
+                await saga_repo.note_failure(conn, saga, saga.state, f"{type(exc).__name__}: "
+                                             f"{exc}", RETRY_IN_S)
+                return await saga_repo.for_reservation(conn, saga.reservation_id)
+            except Exception as exc:
+                if _unavailable(exc):
+                    log.warning("saga %s: %s stalls: %s", saga.id, saga.state, exc)
+                    await saga_repo.note_failure(conn, saga, saga.state, repr(exc), RETRY_IN_S)
+                    return await saga_repo.for_reservation(conn, saga.reservation_id)
+                raise
+            saga = moved
+        return saga
+
+    async def _settle_payment(self, conn: asyncpg.Connection, saga: SagaRecord,
+                              reservation: ReservationRecord) -> SagaRecord:
+        """CONFIRMING: asks the gateway to confirm; an unknown outcome is looked up by
+        orderId before anything is compensated."""
+        order_id = str(saga.reservation_id)
+        payment_key = str(saga.data["payment_key"])
+        amount = int(saga.data["amount"])
+        try:
+            approved = await self._gateway.confirm(payment_key, order_id, amount,
+                                                   idempotency_key=f"confirm-{order_id}")
+        except AlreadyProcessed:
+            approved = await self._gateway.get_payment_by_order(order_id)
+        except GatewayRefused as exc:
+            await payments_repo.log(conn, order_id=order_id, kind="confirm", request=None,
+                                    response={"code": exc.code, "message": exc.message},
+                                    http_status=exc.http_status)
+            return await self._fail(conn, saga, exc.code, exc.message, "refused")
+        except (GatewayUnknownOutcome, BreakerOpen) as exc:
+            try:
+                approved = await self._gateway.get_payment_by_order(order_id)
+            except GatewayRefused as lookup:
+                if lookup.code != "NOT_FOUND_PAYMENT":
+                    raise
+                if isinstance(exc, BreakerOpen):
+                    raise exc from None
+                return await self._fail(conn, saga, "PAYMENT_NOT_APPROVED",
+                                        "the gateway has no approved payment for this order",
+                                        "unknown")
+        await payments_repo.log(conn, order_id=order_id, kind="confirm", request=None,
+                                response=approved.raw, http_status=200)
+        if approved.status != PaymentStatus.DONE:
+            if approved.status in (PaymentStatus.ABORTED, PaymentStatus.EXPIRED,
+                                   PaymentStatus.CANCELED):
+                return await self._fail(conn, saga, f"PAYMENT_{approved.status}",
+                                        f"the payment is {approved.status}", "refused")
+            raise GatewayUnknownOutcome("PAYMENT_NOT_SETTLED",
+                                        f"the payment is {approved.status}")
+        if approved.total_amount != amount:
+            return await self._fail(conn, saga, "AMOUNT_MISMATCH",
+                                    "the gateway approved another amount", "refused",
+                                    approved=approved)
+        async with conn.transaction():
+            await _copy_payment(conn, order_id, approved)
+            return await self._move(conn, saga, SagaState.APPROVED, "payment_approved",
+                                    {"approved_at": approved.approved_at})
+
+    async def _record_sale(self, conn: asyncpg.Connection, saga: SagaRecord,
+                           reservation: ReservationRecord) -> SagaRecord:
+        """APPROVED: the sale is recorded in PostgreSQL, with its outbox event."""
+        async with conn.transaction():
+            try:
+                updated = await reservations_repo.transition(conn, saga.reservation_id,
+                                                             "CONFIRMED")
+            except InvalidTransition:
+                return await self._fail(conn, saga, "RESERVATION_NOT_PENDING",
+                                        "the reservation ended before the payment settled",
+                                        "late", refund=True)
+            await outbox_repo.emit(
+                conn, "PaymentCompleted", aggregate_type="reservation",
+                aggregate_id=str(saga.reservation_id),
+                payload={"reservation_id": str(saga.reservation_id),
+                         "event_id": str(updated.event_id), "user_id": str(updated.user_id),
+                         "amount": updated.total_amount,
+                         "seat_ids": [i.seat_id for i in updated.items if i.seat_id]})
+            return await self._move(conn, saga, SagaState.RECORDED, "sale_recorded")
+
+    async def _sell_seats(self, conn: asyncpg.Connection, saga: SagaRecord,
+                          reservation: ReservationRecord) -> SagaRecord:
+        """RECORDED: the shards sell the held seats."""
+        seats = await self._seats_for(str(reservation.event_id))
+        try:
+            await seats.confirm(str(reservation.user_id), hold_id_of(reservation),
+                                f"sale:{saga.reservation_id}")
+        except HoldAlreadyConfirmed:
+            pass
+        except HOLD_GONE as exc:
+            return await self._fail(conn, saga, "HOLD_LOST",
+                                    f"the seats were no longer held: {exc}", "late",
+                                    refund=True)
+        async with conn.transaction():
+            return await self._move(conn, saga, SagaState.COMPLETED, "seats_sold",
+                                    finished=True)
+
+    async def _compensate(self, conn: asyncpg.Connection, saga: SagaRecord,
+                          reservation: ReservationRecord) -> SagaRecord:
+        """COMPENSATING: refunds what was charged, gives the seats back, ends the reservation
+        (FAILED, or CANCELLED if it had been confirmed)."""
+        order_id = str(saga.reservation_id)
+        came_from = SagaState(saga.data.get("failed_in", SagaState.PREPARED))
+        refunded = 0
+        if came_from in MONEY_MAY_BE_TAKEN or saga.data.get("refund"):
+            refunded = await self._refund_payment(conn, order_id, "the purchase failed")
+        seats = await self._seats_for(str(reservation.event_id))
+        user, hold_id = str(reservation.user_id), hold_id_of(reservation)
+        if came_from in SEATS_MAY_BE_SOLD:
+            with contextlib.suppress(*HOLD_GONE, SaleNotFound):
+                await seats.cancel_sale(user, hold_id, f"undo-sale:{order_id}")
+        with contextlib.suppress(*HOLD_GONE, HoldAlreadyConfirmed):
+            await seats.release(user, hold_id, f"undo-hold:{order_id}")
+        failure = saga.data.get("failure", {})
+        async with conn.transaction():
+            current = await reservations_repo.get_reservation(conn, saga.reservation_id)
+            ended = {"CONFIRMED": "CANCELLED", "PENDING": (
+                "EXPIRED" if failure.get("kind") == "expired" else
+                "CANCELLED" if failure.get("kind") == "cancelled" else "FAILED")}
+            if current.status in ended:
+                await reservations_repo.transition(conn, saga.reservation_id,
+                                                   ended[current.status])
+            payment = await payments_repo.find_by_order(conn, order_id)
+            if payment is not None and payment.status not in ("CANCELED", "DONE"):
+                await payments_repo.record_failure(
+                    conn, order_id, status="ABORTED",
+                    code=str(failure.get("code", "FAILED")),
+                    message=str(failure.get("message", "")))
+            if payment is not None:
+                await outbox_repo.emit(
+                    conn, "PaymentFailed", aggregate_type="reservation", aggregate_id=order_id,
+                    payload={"reservation_id": order_id, "event_id": str(current.event_id),
+                             "user_id": str(current.user_id), "code": failure.get("code"),
+                             "refunded": refunded})
+            await outbox_repo.emit(
+                conn, "ReservationCancelled", aggregate_type="reservation",
+                aggregate_id=order_id,
+                payload={"reservation_id": order_id, "event_id": str(current.event_id),
+                         "user_id": str(current.user_id), "reason": failure.get("code"),
+                         "refunded": refunded})
+            return await self._move(conn, saga, SagaState.FAILED, "compensated",
+                                    {"refunded": refunded}, finished=True)
+
+    async def _refund(self, conn: asyncpg.Connection, saga: SagaRecord,
+                      reservation: ReservationRecord) -> SagaRecord:
+        """REFUNDING: the buyer cancelled a completed purchase."""
+        order_id = str(saga.reservation_id)
+        refunded = await self._refund_payment(conn, order_id,
+                                              str(saga.data.get("reason", "cancelled")))
+        async with conn.transaction():
+            current = await reservations_repo.transition(conn, saga.reservation_id,
+                                                         "CANCELLED")
+            await outbox_repo.emit(
+                conn, "ReservationCancelled", aggregate_type="reservation",
+                aggregate_id=order_id,
+                payload={"reservation_id": order_id, "event_id": str(current.event_id),
+                         "user_id": str(current.user_id), "reason": "refund",
+                         "refunded": refunded})
+        seats = await self._seats_for(str(reservation.event_id))
+        with contextlib.suppress(*HOLD_GONE, SaleNotFound):
+            await seats.cancel_sale(str(reservation.user_id), hold_id_of(reservation),
+                                    f"refund:{order_id}")
+        async with conn.transaction():
+            return await self._move(conn, saga, SagaState.CANCELLED, "refunded",
+                                    {"refunded": refunded}, finished=True)
+
+    async def _refund_payment(self, conn: asyncpg.Connection, order_id: str,
+                              reason: str) -> int:
+        """Cancels whatever the gateway holds for the order; the amount refunded (0 when
+        nothing was charged). Raises while the gateway cannot say."""
+        try:
+            current = await self._gateway.get_payment_by_order(order_id)
+        except GatewayRefused as exc:
+            if exc.code == "NOT_FOUND_PAYMENT":
+                return 0
+            raise
+        if current.status in (PaymentStatus.CANCELED,):
+            await _copy_payment(conn, order_id, current)
+            return current.total_amount
+        if current.status not in (PaymentStatus.DONE, PaymentStatus.PARTIAL_CANCELED):
+            return 0
+        try:
+            cancelled = await self._gateway.cancel(current.payment_key, reason,
+                                                   idempotency_key=f"refund-{order_id}")
+        except AlreadyProcessed:
+            cancelled = await self._gateway.get_payment_by_order(order_id)
+        await payments_repo.log(conn, order_id=order_id, kind="cancel", request=None,
+                                response=cancelled.raw, http_status=200)
+        await _copy_payment(conn, order_id, cancelled)
+        return current.balance_amount
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _fail(self, conn: asyncpg.Connection, saga: SagaRecord, code: str, message: str,
+                    kind: str, *, refund: bool = False,
+                    approved: Payment | None = None) -> SagaRecord:
+        async with conn.transaction():
+            if approved is not None:
+                await _copy_payment(conn, str(saga.reservation_id), approved)
+            return await self._move(
+                conn, saga, SagaState.COMPENSATING, "failed",
+                {"failure": {"code": code, "message": message, "kind": kind},
+                 "failed_in": saga.state, "refund": refund or bool(saga.data.get("refund"))})
+
+    async def _move(self, conn: asyncpg.Connection, saga: SagaRecord, to: SagaState,
+                    step: str, data: dict[str, Any] | None = None, *,
+                    finished: bool = False) -> SagaRecord:
+        check_move(saga.state, to)
+        return await saga_repo.advance(conn, saga, to, step, data, finished=finished)
+
+    async def _owned(self, conn: asyncpg.Connection, user_id: UUID,
+                     reservation_id: UUID) -> ReservationRecord:
+        reservation = await reservations_repo.get_reservation(conn, reservation_id)
+        if reservation.user_id != user_id:
+            raise SagaError("FORBIDDEN", "this reservation belongs to another user", 403)
+        return reservation
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, reservation_id: UUID) -> AsyncIterator[asyncpg.Connection]:
+        async with self._pool.acquire() as conn:
+            if not await saga_repo.try_lock(conn, reservation_id):
+                raise SagaError("IN_FLIGHT", "this order is being processed by another "
+                                "request", 409)
+            try:
+                yield conn
+            finally:
+                await saga_repo.unlock(conn, reservation_id)
+
+
+async def _copy_payment(conn: asyncpg.Connection, order_id: str, payment: Payment) -> None:
+    approved_at = (datetime.fromisoformat(payment.approved_at)
+                   if payment.approved_at else None)
+    await payments_repo.record_gateway(
+        conn, order_id, status=str(payment.status), payment_key=payment.payment_key,
+        method=payment.method, approved_at=approved_at, balance_amount=payment.balance_amount,
+        cancel_amount=payment.total_amount - payment.balance_amount, raw=payment.raw)
+
+
+def _reservation_id(order_id: str) -> UUID:
+    try:
+        return UUID(order_id)
+    except (ValueError, TypeError):
+        raise SagaError("NOT_FOUND", f"no order {order_id!r}", 404) from None
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Engine failures that a later attempt may not meet (a shard restarting)."""
+    return isinstance(exc, ShardUnavailable | RayActorError)

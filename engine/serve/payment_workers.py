@@ -1,0 +1,102 @@
+"""What a Payment replica runs besides its requests: the gateway client behind a circuit
+breaker, the saga's recovery worker, the outbox relay and the outbox consumers. Every replica
+runs them; advisory locks (sagas), SKIP LOCKED (outbox) and a consumer group (stream) keep
+them from doing the same work twice. The breaker's state is published to Redis so the
+Reservation service can refuse new reservations fast while the gateway is down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from api.cache import CatalogCache
+from api.context import ApiContext
+from engine.payments.breaker import BreakerState, CircuitBreaker
+from engine.payments.toss import TossPaymentsClient
+from engine.saga import outbox
+from engine.saga.purchase import PurchaseSaga
+
+log = logging.getLogger(__name__)
+
+RECOVER_EVERY_S = 2.0
+RELAY_EVERY_S = 0.2
+
+
+def breaker_key(namespace: str) -> str:
+    return f"{namespace}:gateway:breaker"
+
+
+async def gateway_refusing(redis: aioredis.Redis, namespace: str) -> bool:
+    """Whether a Payment replica reported its breaker open in the last few seconds."""
+    try:
+        return bool(await redis.exists(breaker_key(namespace)))
+    except RedisError:
+        return False
+
+
+async def start_payment_workers(ctx: ApiContext) -> None:
+    settings = ctx.settings
+    if not settings.payment_gateway_url or not settings.payment_secret_key:
+        log.warning("no payment gateway configured: payments answer 503")
+        return
+    breaker = CircuitBreaker(failure_threshold=settings.breaker_failures,
+                             reset_after_s=settings.breaker_reset_s)
+    client = TossPaymentsClient(settings.payment_gateway_url, settings.payment_secret_key,
+                                timeout_s=settings.payment_timeout_s,
+                                max_retries=settings.payment_retries, breaker=breaker)
+    saga = PurchaseSaga(ctx.db, client, ctx.engine.seats)
+    ctx.extras["saga"] = saga
+    ctx.extras["breaker"] = breaker
+    cache = CatalogCache(ctx.redis, namespace=settings.namespace,
+                         ttl_s=settings.event_cache_ttl_s)
+    consumer = f"payments-{uuid.uuid4().hex[:10]}"
+    ns = settings.namespace
+    loops = [
+        _every(RECOVER_EVERY_S, "saga recovery", saga.recover),
+        _every(RELAY_EVERY_S, "outbox relay", lambda: outbox.relay_once(ctx.db, ctx.redis, ns)),
+        _every(0.0, "dashboard figures", lambda: outbox.consume_once(
+            ctx.redis, ns, "figures", consumer, outbox.figures_handler(ctx.db))),
+        _every(0.0, "cache invalidation", lambda: outbox.consume_once(
+            ctx.redis, ns, "catalog-cache", consumer, outbox.cache_handler(cache.invalidate))),
+        _every(1.0, "breaker report", lambda: _report_breaker(ctx.redis, ns, breaker)),
+    ]
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(body) for body in loops]
+
+    async def close() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await client.aclose()
+
+    ctx.closers.append(close)
+
+
+async def _report_breaker(redis: aioredis.Redis, namespace: str,
+                          breaker: CircuitBreaker) -> None:
+    if breaker.state is BreakerState.OPEN:
+        await redis.set(breaker_key(namespace), "open", ex=3)
+
+
+async def _every(interval_s: float, name: str, run: Callable[[], Awaitable[Any]]) -> None:
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as exc:
+            log.warning("%s: %s", name, exc)
+            await asyncio.sleep(1.0)
+        except Exception:
+            log.exception("%s failed", name)
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,65 @@
+"""The transactional outbox: domain events written in the transaction of the change they
+announce, relayed later (at least once) to a Redis stream."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+EVENT_TYPES = ("ReservationCreated", "PaymentCompleted", "PaymentFailed",
+               "ReservationCancelled", "TicketSoldOut")
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    id: int
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+async def emit(conn: asyncpg.Connection, event_type: str, *, aggregate_type: str,
+               aggregate_id: str, payload: dict[str, Any]) -> int:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    return int(await conn.fetchval(
+        """
+        INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
+        VALUES ($1, $2, $3, $4::jsonb) RETURNING id
+        """, aggregate_type, aggregate_id, event_type, json.dumps(payload, default=str)))
+
+
+async def claim(conn: asyncpg.Connection, *, limit: int = 500) -> list[OutboxEvent]:
+    """Unpublished events, oldest first, locked for this transaction (other relays skip
+    them). Call inside a transaction and `mark_published` before it commits."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        """, limit)
+    return [OutboxEvent(id=r["id"], aggregate_type=r["aggregate_type"],
+                        aggregate_id=r["aggregate_id"], event_type=r["event_type"],
+                        payload=json.loads(r["payload"]) if isinstance(r["payload"], str)
+                        else dict(r["payload"]), created_at=r["created_at"])
+            for r in rows]
+
+
+async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
+    await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                       ids)
+
+
+async def events_of(conn: asyncpg.Connection, aggregate_id: str) -> list[OutboxEvent]:
+    rows = await conn.fetch("SELECT * FROM outbox WHERE aggregate_id = $1 ORDER BY id",
+                            aggregate_id)
+    return [OutboxEvent(id=r["id"], aggregate_type=r["aggregate_type"],
+                        aggregate_id=r["aggregate_id"], event_type=r["event_type"],
+                        payload=json.loads(r["payload"]) if isinstance(r["payload"], str)
+                        else dict(r["payload"]), created_at=r["created_at"])
+            for r in rows]
