@@ -6,12 +6,14 @@ for the same seats. `tiketi audit` passes after each."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+import ray
 
 from engine.audit.command import run_audit
 from engine.payments.fake_faults import Fault
@@ -228,4 +230,42 @@ async def test_many_buyers_racing_for_the_same_seats(api: str, admin: Client,
     outcomes = await asyncio.gather(*(race(n) for n in range(8)))
     assert outcomes.count("bought") == 1, outcomes
     assert outcomes.count("lost at the lock") == 7, outcomes
+    await _audit(engine, event_id)
+
+
+def _payments_replica() -> Any:
+    names = [a for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["name"].startswith("SERVE_REPLICA::payments#")]
+    assert len(names) == 1, names
+    return ray.get_actor(names[0]["name"], namespace=names[0]["namespace"])
+
+
+async def test_a_payment_replica_killed_mid_purchase_is_finished_by_its_successor(
+        buyer: Client, event: dict[str, Any], engine: Engine) -> None:
+    event_id = event["id"]
+    reservation = await _reserve(buyer, event_id, count=1, section="A")
+    rid = reservation["id"]
+    prepared = await buyer.post("/api/v1/payments/prepare", json={"reservationId": rid})
+    assert prepared.status_code == 201, prepared.text
+    amount = prepared.json()["amount"]
+    key = engine.gateway.gateway.checkout(rid, amount)
+    # The gateway takes its time approving, and the replica dies while it waits.
+    engine.gateway.gateway.add_fault(Fault("confirm", "latency", order_id=rid, delay_s=1.5))
+    confirm = asyncio.create_task(buyer.post("/api/v1/payments/confirm", json={
+        "paymentKey": key, "orderId": rid, "amount": amount}))
+    await asyncio.sleep(0.7)
+    ray.kill(_payments_replica(), no_restart=True)
+    with contextlib.suppress(httpx.HTTPError):
+        died = await confirm
+        assert died.status_code >= 500 or died.json()["reservationStatus"] == "CONFIRMED"
+    # Serve starts a new replica; its recovery worker finds the saga and finishes it.
+    state = None
+    for _ in range(240):
+        state = await first_status(str(buyer.http.base_url), buyer, rid)
+        if state in ("COMPLETED", "FAILED"):
+            break
+        await asyncio.sleep(0.5)
+    assert state == "COMPLETED"
+    charged = engine.gateway.gateway.payment(key)
+    assert charged is not None and charged["status"] == "DONE"
     await _audit(engine, event_id)
