@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -373,9 +374,9 @@ class PurchaseSaga:
         user, hold_id = str(reservation.user_id), hold_id_of(reservation)
         if came_from in SEATS_MAY_BE_SOLD:
             with contextlib.suppress(*HOLD_GONE, SaleNotFound):
-                await seats.cancel_sale(user, hold_id, f"undo-sale:{order_id}")
+                await seats.cancel_sale(user, hold_id, _attempt_key("undo-sale", order_id))
         with contextlib.suppress(*HOLD_GONE, HoldAlreadyConfirmed):
-            await seats.release(user, hold_id, f"undo-hold:{order_id}")
+            await seats.release(user, hold_id, _attempt_key("undo-hold", order_id))
         failure = saga.data.get("failure", {})
         async with conn.transaction():
             current = await reservations_repo.get_reservation(conn, saga.reservation_id)
@@ -413,18 +414,19 @@ class PurchaseSaga:
         refunded = await self._refund_payment(conn, order_id,
                                               str(saga.data.get("reason", "cancelled")))
         async with conn.transaction():
-            current = await reservations_repo.transition(conn, saga.reservation_id,
-                                                         "CANCELLED")
-            await outbox_repo.emit(
-                conn, "ReservationCancelled", aggregate_type="reservation",
-                aggregate_id=order_id,
-                payload={"reservation_id": order_id, "event_id": str(current.event_id),
-                         "user_id": str(current.user_id), "reason": "refund",
-                         "refunded": refunded})
+            current = await reservations_repo.get_reservation(conn, saga.reservation_id)
+            if current.status != "CANCELLED":  # not already, by an attempt that died later
+                await reservations_repo.transition(conn, saga.reservation_id, "CANCELLED")
+                await outbox_repo.emit(
+                    conn, "ReservationCancelled", aggregate_type="reservation",
+                    aggregate_id=order_id,
+                    payload={"reservation_id": order_id, "event_id": str(current.event_id),
+                             "user_id": str(current.user_id), "reason": "refund",
+                             "refunded": refunded})
         seats = await self._seats_for(str(reservation.event_id))
         with contextlib.suppress(*HOLD_GONE, SaleNotFound):
             await seats.cancel_sale(str(reservation.user_id), hold_id_of(reservation),
-                                    f"refund:{order_id}")
+                                    _attempt_key("refund", order_id))
         async with conn.transaction():
             return await self._move(conn, saga, SagaState.CANCELLED, "refunded",
                                     {"refunded": refunded}, finished=True)
@@ -499,6 +501,13 @@ async def _copy_payment(conn: asyncpg.Connection, order_id: str, payment: Paymen
         conn, order_id, status=str(payment.status), payment_key=payment.payment_key,
         method=payment.method, approved_at=approved_at, balance_amount=payment.balance_amount,
         cancel_amount=payment.total_amount - payment.balance_amount, raw=payment.raw)
+
+
+def _attempt_key(what: str, order_id: str) -> str:
+    """A key of its own for each attempt of an undo: undoing twice is harmless, while a key
+    reused after a shard restart would replay the first attempt's answer (say, "no such sale")
+    even though the restart's reconciliation brought the sale back."""
+    return f"{what}:{order_id}:{uuid.uuid4().hex[:12]}"
 
 
 def _reservation_id(order_id: str) -> UUID:

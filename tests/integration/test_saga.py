@@ -284,6 +284,39 @@ async def test_a_hold_lost_after_payment_is_refunded(world: World) -> None:
     await world.audit_clean()
 
 
+@pytest.mark.parametrize("fails_at", ["release", "cancel_sale"])
+async def test_a_crash_inside_a_compensation_is_finished_by_recovery(
+        world: World, fails_at: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payment is approved, then the hold turns out lost (compensate: refund, release) or
+    the buyer asks for a refund (refund, un-sell); the process dies after the refund."""
+    user, rid, view = await world.reserve("C-2-1")
+    key, amount = await world.pay(user, rid)
+    if fails_at == "release":
+        await world.seats.release(user, view.hold_id, "gone")
+    else:
+        await world.saga.confirm(UUID(user), str(rid), key, amount)
+    original = getattr(LocalSeats, fails_at)
+
+    async def crash(self: LocalSeats, *args: Any) -> Any:
+        raise Crash
+
+    monkeypatch.setattr(LocalSeats, fails_at, crash)
+    run = (world.saga.confirm(UUID(user), str(rid), key, amount) if fails_at == "release"
+           else world.saga.cancel(UUID(user), str(rid), "refund please"))
+    with pytest.raises(Crash):
+        await run
+    charged = world.server.gateway.payment(key)
+    assert charged is not None and charged["status"] == "CANCELED"  # refunded before the crash
+    monkeypatch.setattr(LocalSeats, fails_at, original)
+    await world.restart_shard()
+    assert await world.new_saga().resume(rid) in ("FAILED", "CANCELLED")
+    status, payment, _ = await world.states(rid)
+    assert (status, payment) == ("CANCELLED", "CANCELED")
+    assert await world.seat_state("C-2-1") == 0
+    assert len(world.server.gateway.payment(key)["cancels"]) == 1  # type: ignore[index]
+    await world.audit_clean()
+
+
 async def test_cancelling_a_purchase_refunds_it_and_frees_the_seats(world: World) -> None:
     user, rid, _ = await world.reserve("B-1-3")
     key, amount = await world.pay(user, rid)

@@ -1,0 +1,50 @@
+"""Stored replies of POSTs with an Idempotency-Key, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from engine.store import idempotency_repo
+from engine.store.pool import connect
+from tests.sales import new_user
+
+
+@pytest.fixture
+async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(database)
+    yield conn
+    await conn.close()
+
+
+async def test_a_key_runs_once_then_replays_and_refuses_another_body(
+        db: asyncpg.Connection) -> None:
+    user = uuid.UUID(await new_user(db, "idem"))
+    claim = {"scope": "payments.confirm", "user_id": user, "key": "k1", "lease_s": 60.0}
+    assert (await idempotency_repo.claim(db, request_hash="h1", **claim)).outcome == "run"
+    assert (await idempotency_repo.claim(db, request_hash="h1", **claim)).outcome == "in_flight"
+    assert (await idempotency_repo.claim(db, request_hash="h2", **claim)).outcome == "mismatch"
+    await idempotency_repo.finish(db, scope="payments.confirm", user_id=user, key="k1",
+                                  status_code=201, response={"id": "x"})
+    replay = await idempotency_repo.claim(db, request_hash="h1", **claim)
+    assert (replay.outcome, replay.status_code, replay.response) == ("replay", 201, {"id": "x"})
+    assert (await idempotency_repo.claim(db, request_hash="h2", **claim)).outcome == "mismatch"
+    other_user = uuid.UUID(await new_user(db, "idem2"))
+    assert (await idempotency_repo.claim(db, request_hash="h2",
+                                         **{**claim, "user_id": other_user})).outcome == "run"
+
+
+async def test_an_abandoned_attempt_is_taken_over_after_its_lease(
+        db: asyncpg.Connection) -> None:
+    user = uuid.UUID(await new_user(db, "idem3"))
+    claim = {"scope": "payments.prepare", "user_id": user, "key": "k", "request_hash": "h"}
+    assert (await idempotency_repo.claim(db, lease_s=60.0, **claim)).outcome == "run"
+    await db.execute("UPDATE idempotency_keys SET updated_at = now() - interval '2 minutes' "
+                     "WHERE user_id = $1", user)
+    assert (await idempotency_repo.claim(db, lease_s=60.0, **claim)).outcome == "run"
+    assert (await idempotency_repo.claim(db, lease_s=60.0, **claim)).outcome == "in_flight"
+    await idempotency_repo.abandon(db, scope="payments.prepare", user_id=user, key="k")
+    assert (await idempotency_repo.claim(db, lease_s=60.0, **claim)).outcome == "run"
