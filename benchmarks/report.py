@@ -37,11 +37,11 @@ def write_report(name: str, *, command: str, parameters: dict[str, Any],
     returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     at = datetime.now(UTC).isoformat(timespec="seconds")
-    payload = {"benchmark": name, "at": at, "command": command, "machine": machine(),
+    m = machine()
+    payload = {"benchmark": name, "at": at, "command": command, "machine": m,
                "parameters": parameters, "results": results}
     paths = {"json": directory / f"{name}.json", "md": directory / f"{name}.md"}
     paths["json"].write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    m = payload["machine"]
     header = (f"# {name}\n\n`{command}` — {at}, {m['cores']} cores ({m['cpu_model']}), "
               f"Python {m['python']}, Ray {m['versions'].get('ray')}\n\n")
     paths["md"].write_text(header + table + "\n" + (f"\n{notes}\n" if notes else ""))
