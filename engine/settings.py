@@ -98,6 +98,11 @@ class Settings:
         "Serve's per-request access log in the replicas (1/0); off, the ingress's own logs "
         "and the audit log remain. It costs about a tenth of a hot path's throughput.", False,
     )
+    queue_max_ongoing: int = _env(
+        "TIKETI_QUEUE_MAX_ONGOING",
+        "Requests a Queue replica serves at once; each open WebSocket holds one for its life.",
+        5_000,
+    )
     serve_replicas: str = _env(
         "TIKETI_SERVE_REPLICAS",
         "Replicas per service deployment, e.g. `queue=4,seatmap=2` (others: 1).", "",

@@ -50,7 +50,7 @@ def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "name": spec.name,
         "num_replicas": settings.replicas().get(spec.name, 1),
         "ray_actor_options": {"num_cpus": 0.1},
-        "max_ongoing_requests": 1_000,
+        "max_ongoing_requests": settings.queue_max_ongoing if spec.name == "queue" else 1_000,
         "logging_config": {"enable_access_log": settings.access_log,
                            "log_level": settings.log_level},
     }
