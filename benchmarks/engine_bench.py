@@ -323,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
+    if args.output.parent == RESULTS.parent:
+        from benchmarks.render import render_engine_bench
+
+        render_engine_bench(report)
     print(f"written to {args.output}")
     return 0
 

@@ -429,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
               f"hello-world: {'met' if target['met'] else 'NOT met'}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
+    if args.output.parent == RESULTS.parent:
+        from benchmarks.render import render_http_bench
+
+        render_http_bench(report)
     print(f"written to {args.output}")
     return 0
 
