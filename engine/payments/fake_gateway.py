@@ -459,6 +459,8 @@ def _uvicorn_server(gateway: FakeGateway) -> uvicorn.Server:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=1,
+        # Longer than clients keep idle connections (uvicorn's 5 s default races their reuse).
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
     gateway.drop_connection = partial(_close_connection, server)
