@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -233,6 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             hello.terminate()
             hello.wait(timeout=30)
             disconnect_ray()
+    shutil.rmtree(data, ignore_errors=True)  # the run's embedded stores, stopped above
     for r in results.values():
         r.ratio_to_serve_hello = _paired_ratio(r, results.get("hello_serve"))
         r.ratio_to_uvicorn_hello = _paired_ratio(r, results.get("hello_uvicorn"))
