@@ -103,6 +103,16 @@ class Settings:
         "Requests a Queue replica serves at once; each open WebSocket holds one for its life.",
         5_000,
     )
+    autoscale: bool = _env(
+        "TIKETI_AUTOSCALE",
+        "Queue and Reservation replicas scale with the users in the events' lines (1/0).", False,
+    )
+    autoscale_min_replicas: int = _env(
+        "TIKETI_AUTOSCALE_MIN_REPLICAS", "Fewest replicas of an autoscaled deployment.", 3
+    )
+    autoscale_max_replicas: int = _env(
+        "TIKETI_AUTOSCALE_MAX_REPLICAS", "Most replicas of an autoscaled deployment.", 100
+    )
     serve_replicas: str = _env(
         "TIKETI_SERVE_REPLICAS",
         "Replicas per service deployment, e.g. `queue=4,seatmap=2` (others: 1).", "",

@@ -15,10 +15,15 @@ from starlette.applications import Starlette
 from api.catalog import SERVICES_BY_NAME, ServiceSpec
 from api.context import ApiContext
 from api.service import build_app
+from engine.serve.autoscaling import line_totals
 from engine.serve.context import open_context
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
+
+AUTOSCALED = {"queue": "engine.serve.autoscaling:queue_length_policy",
+              "seats": "engine.serve.autoscaling:reservation_policy"}
+"""The deployments that scale with the events' lines, and their Serve autoscaling policies."""
 
 
 @serve.ingress()
@@ -34,6 +39,13 @@ class ServiceDeployment:
         if start is not None:
             await start(self.ctx)
 
+    async def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve asks each replica for these (autoscaling policies read them): the users in
+        the events' lines, for the services that scale with them."""
+        if self.spec.name not in AUTOSCALED:
+            return {}
+        return await line_totals(self.ctx.db, self.ctx.redis, self.ctx.settings.namespace)
+
     def __serve_build_asgi_app__(self) -> Starlette:
         extra = list(getattr(self.module, "routes", lambda ctx: [])(self.ctx))
         return build_app(self.ctx, self.module.ENDPOINTS, self.spec.route_prefix,
@@ -46,7 +58,7 @@ class ServiceDeployment:
 
 
 def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
-    return {
+    options: dict[str, Any] = {
         "name": spec.name,
         "num_replicas": settings.replicas().get(spec.name, 1),
         "ray_actor_options": {"num_cpus": 0.1},
@@ -54,6 +66,14 @@ def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "logging_config": {"enable_access_log": settings.access_log,
                            "log_level": settings.log_level},
     }
+    if settings.autoscale and spec.name in AUTOSCALED:
+        del options["num_replicas"]
+        options["autoscaling_config"] = {
+            "min_replicas": settings.autoscale_min_replicas,
+            "max_replicas": settings.autoscale_max_replicas,
+            "policy": {"policy_function": AUTOSCALED[spec.name]},
+        }
+    return options
 
 
 def application(spec: ServiceSpec, settings: Settings, env: dict[str, str]) -> Application:

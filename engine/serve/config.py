@@ -28,11 +28,9 @@ def serve_config(
             "import_path": IMPORT_PATH,
             "args": {"service": spec.name, "env": dict(env)},
             "deployments": [{
-                "name": options["name"],
-                "num_replicas": options["num_replicas"],
-                "max_ongoing_requests": options["max_ongoing_requests"],
-                "ray_actor_options": options["ray_actor_options"],
-                "logging_config": options["logging_config"],
+                key: options[key] for key in (
+                    "name", "num_replicas", "autoscaling_config", "max_ongoing_requests",
+                    "ray_actor_options", "logging_config") if key in options
             }],
         })
     return {

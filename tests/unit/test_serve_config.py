@@ -32,3 +32,18 @@ def test_the_import_path_resolves_to_the_app_builder() -> None:
     module, _, name = IMPORT_PATH.partition(":")
     builder = getattr(importlib.import_module(module), name)
     assert callable(builder)
+
+
+def test_with_autoscaling_the_queue_and_reservation_deployments_use_the_line_policies() -> None:
+    settings = Settings.from_env({"TIKETI_AUTOSCALE": "1", "TIKETI_AUTOSCALE_MIN_REPLICAS": "3",
+                                  "TIKETI_AUTOSCALE_MAX_REPLICAS": "100"})
+    config = ServeDeploySchema.model_validate(yaml.safe_load(serve_config_yaml(settings, {})))
+    apps = {a.name: a.deployments[0] for a in config.applications}
+    for name, policy in (("queue", "queue_length_policy"), ("seats", "reservation_policy")):
+        autoscaling = apps[name].autoscaling_config
+        assert autoscaling is not None
+        assert (autoscaling["min_replicas"], autoscaling["max_replicas"]) == (3, 100)
+        module, _, function = autoscaling["policy"]["policy_function"].partition(":")
+        assert callable(getattr(importlib.import_module(module), function))
+        assert function == policy
+    assert not isinstance(apps["auth"].autoscaling_config, dict) and apps["auth"].num_replicas == 1
