@@ -195,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config.add_argument("-o", "--output", help="file to write (default: standard output)")
     sub.add_parser("audit", add_help=False,
                    help="check an event's money and seats agree (`tiketi audit --help`)")
+    sub.add_parser("kuberay", add_help=False,
+                   help="render the KubeRay manifests (`tiketi kuberay render --help`)")
     sub.add_parser("fake-gateway", add_help=False,
                    help="run the fake Toss Payments gateway (`tiketi fake-gateway --help`)")
     args, rest = parser.parse_known_args(argv)
@@ -202,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.audit.command import main as audit_main
 
         return audit_main(rest)
+    if args.command == "kuberay":
+        from engine.serve.kuberay import main as kuberay_main
+
+        return kuberay_main(rest)
     if args.command == "fake-gateway":
         from engine.payments.fake_gateway import main as gateway_main
 
