@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from engine.actors.config import ShardConfig, queue_summary_key
 from engine.actors.host import ShardHost, ShardState, ShellClock
+from engine.actors.metrics import ShardMetrics, report_queue, report_seats
 from engine.core.commands import Command, QueueShardState, SeatShardState
 from engine.core.inventory import SeatInventory, policy_to_dict
 from engine.core.ledger import TicketLedger, home_shard
@@ -120,7 +121,13 @@ class SeatShardService(_Service):
         )
         self._every(cfg.sweep_interval_s, self._sweep)
         self._every(1.0, self._snapshot_if_due)
+        self._metrics = ShardMetrics(cfg.event_id, cfg.shard)
+        if self._metrics.enabled:
+            self._every(2.0, self._report)
         return {**info, **self.describe()}
+
+    async def _report(self) -> None:
+        report_seats(self._metrics, await self.read(lambda s: s.inventory.totals()))
 
     def describe(self) -> dict[str, Any]:
         venue: Venue = self.venue
@@ -219,6 +226,7 @@ class QueueShardService(_Service):
         host = self._make_host(cfg.queue_journal)
         info = await host.start(fresh=make, blank=make, after_restore=reconcile)
         self._summary_key = queue_summary_key(cfg.namespace, cfg.event_id)
+        self._metrics = ShardMetrics(cfg.event_id, cfg.shard)
         self._published = -1
         self._published_at = 0.0
         await self._publish()
@@ -235,6 +243,7 @@ class QueueShardService(_Service):
         """Publishes the summary when it changed, and at least every second otherwise, so
         replicas never find it missing while the shard runs."""
         summary = await self.read(lambda s: s.room.summary())
+        report_queue(self._metrics, summary)
         now = time.monotonic()
         if summary.version == self._published and now - self._published_at < 1.0:
             return
