@@ -18,23 +18,17 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 
 from api.security.passwords import hash_password
 from api.security.tokens import TokenService
+from engine.local.running import running_engine
 from engine.serve.context import signing_key
 from engine.settings import Settings
 
 PASSWORD_BYTES = 12
-
-
-def running_engine(settings: Settings) -> dict[str, Any]:
-    """What `make up` wrote about itself (`engine.json` in the data directory), if it runs."""
-    path = settings.data_dir / "engine.json"
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 async def provision_direct(settings: Settings, database_url: str, count: int,
@@ -78,7 +72,7 @@ async def provision_api(host: str, count: int, prefix: str,
 def provision(settings: Settings, *, count: int, host: str | None = None,
               via_api: bool = False) -> list[dict[str, str]]:
     prefix = f"buyer{uuid.uuid4().hex[:8]}"
-    database_url = settings.database_url or running_engine(settings).get("database_url")
+    database_url = settings.database_url or running_engine(settings.data_dir).get("database_url")
     if via_api or database_url is None:
         if host is None:
             raise SystemExit("no database to write to: pass --api and --host")

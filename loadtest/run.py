@@ -25,8 +25,9 @@ from typing import Any
 
 import httpx
 
+from engine.local.running import running_engine
 from engine.settings import Settings
-from loadtest.provision import provision, running_engine
+from loadtest.provision import provision
 from loadtest.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
-    engine = running_engine(settings)
+    engine = running_engine(settings.data_dir)
     host = args.host or engine.get("api_url") or f"http://127.0.0.1:{settings.http_port}"
     gateway = args.gateway or engine.get("payment_gateway") or "http://127.0.0.1:8100"
     admin_email = args.admin_email or engine.get("admin_email") or settings.admin_email

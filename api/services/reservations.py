@@ -16,6 +16,7 @@ from api.schemas import Page, PageQuery, Schema
 from api.services.seats import idempotency_key
 from engine.core.errors import DomainError, HoldExpired, HoldNotFound, HoldReleased
 from engine.core.saga import is_final
+from engine.saga.purchase import hold_id_of
 from engine.serve.payment_workers import gateway_refusing
 from engine.store import catalog_repo, outbox_repo, reservations_repo, saga_repo
 from engine.store.errors import InvalidTransition, SeatAlreadyReserved
@@ -157,7 +158,7 @@ async def cancel(call: Call[ApiContext]) -> ReservationOut:
     if saga is not None and not is_final(saga.state):
         raise Conflict("its payment is open: cancel through POST /api/v1/payments/cancel",
                        code="PAYMENT_OPEN")
-    hold_id = "+".join(dict.fromkeys(i.hold_id for i in reservation.items))
+    hold_id = hold_id_of(reservation)
     seats = await call.ctx.engine.seats(str(reservation.event_id))
     with contextlib.suppress(HoldExpired, HoldReleased, HoldNotFound):  # back on sale already
         await seats.release(str(reservation.user_id), hold_id, f"cancel:{reservation.id}")

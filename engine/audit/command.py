@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -23,6 +21,7 @@ from redis.exceptions import RedisError
 from engine.audit import sources
 from engine.audit.checks import AuditResult, audit
 from engine.audit.report import format_json, format_text
+from engine.local.running import running_engine
 from engine.settings import Settings, SettingsError
 from engine.store.pool import connect
 
@@ -76,18 +75,10 @@ def store_urls(settings: Settings) -> tuple[str | None, str | None]:
     """The configured stores; unset ones are taken from the running engine's description."""
     database_url, redis_url = settings.database_url, settings.redis_url
     if database_url is None or redis_url is None:
-        running = _running_engine(settings.data_dir / "engine.json")
+        running = running_engine(settings.data_dir)
         database_url = database_url or running.get("database_url")
         redis_url = redis_url or running.get("redis_url")
     return database_url, redis_url
-
-
-def _running_engine(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 KIND = "purchase"
 HOLD_GONE = (HoldExpired, HoldReleased, HoldNotFound)
 RETRY_IN_S = 5.0
+STALLS = (GatewayError, BreakerOpen, OSError, DomainError, ShardUnavailable, RayActorError)
+"""What makes a step wait for a later attempt (the gateway or a shard cannot answer now)."""
 
 
 class Gateway(Protocol):
@@ -263,18 +265,11 @@ class PurchaseSaga:
         while (step := steps.get(SagaState(saga.state))) is not None:
             try:
                 moved = await step(conn, saga, reservation)
-            except (GatewayUnknownOutcome, BreakerOpen, OSError, DomainError,
-                    GatewayError) as exc:
+            except STALLS as exc:
                 log.warning("saga %s: %s stalls: %s", saga.id, saga.state, exc)
                 await saga_repo.note_failure(conn, saga, saga.state, f"{type(exc).__name__}: "
                                              f"{exc}", RETRY_IN_S)
                 return await saga_repo.for_reservation(conn, saga.reservation_id)
-            except Exception as exc:
-                if _unavailable(exc):
-                    log.warning("saga %s: %s stalls: %s", saga.id, saga.state, exc)
-                    await saga_repo.note_failure(conn, saga, saga.state, repr(exc), RETRY_IN_S)
-                    return await saga_repo.for_reservation(conn, saga.reservation_id)
-                raise
             saga = moved
         return saga
 
@@ -516,7 +511,3 @@ def _reservation_id(order_id: str) -> UUID:
     except (ValueError, TypeError):
         raise SagaError("NOT_FOUND", f"no order {order_id!r}", 404) from None
 
-
-def _unavailable(exc: BaseException) -> bool:
-    """Engine failures that a later attempt may not meet (a shard restarting)."""
-    return isinstance(exc, ShardUnavailable | RayActorError)

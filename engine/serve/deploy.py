@@ -43,13 +43,18 @@ def replica_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def ha_proxy_env(settings: Settings) -> dict[str, str]:
+    """The environment variables, read when Ray starts, that choose Serve's high-throughput
+    mode and its ports."""
+    env = {name: value if settings.ha_proxy else "0" for name, value in HA_PROXY_ENV.items()}
+    env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.metrics_port)
+    env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.haproxy_stats_port)
+    return env
+
+
 def ha_proxy_environment(settings: Settings) -> None:
-    """Serve's high-throughput mode is chosen by environment variables read when Ray starts,
-    so this runs before `connect_ray`."""
-    for name, value in HA_PROXY_ENV.items():
-        os.environ[name] = value if settings.ha_proxy else "0"
-    os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.metrics_port)
-    os.environ["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.haproxy_stats_port)
+    """Sets `ha_proxy_env` in this process, so it runs before `connect_ray`."""
+    os.environ.update(ha_proxy_env(settings))
 
 
 def deploy(settings: Settings) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from engine.serve.config import serve_config_yaml
-from engine.serve.deploy import HA_PROXY_ENV, replica_env
+from engine.serve.deploy import ha_proxy_env, replica_env
 from engine.settings import Settings, SettingsError
 
 Manifest = dict[str, Any]
@@ -124,11 +124,7 @@ def serve_env(settings: Settings) -> dict[str, str]:
 
 def ray_env(settings: Settings, *, haproxy_maxconn: int = HAPROXY_MAXCONN) -> dict[str, str]:
     """What `deploy.ha_proxy_environment` sets before Ray starts locally, for the pods."""
-    env = {name: value if settings.ha_proxy else "0" for name, value in HA_PROXY_ENV.items()}
-    env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.metrics_port)
-    env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.haproxy_stats_port)
-    env["RAY_SERVE_HAPROXY_MAXCONN"] = str(haproxy_maxconn)
-    return env
+    return {**ha_proxy_env(settings), "RAY_SERVE_HAPROXY_MAXCONN": str(haproxy_maxconn)}
 
 
 def _rayservice(settings: Settings, *, image: str, namespace: str, name: str, secret: str,

@@ -24,6 +24,14 @@ class OutboxEvent:
     created_at: datetime
 
 
+def _event(r: Any) -> OutboxEvent:
+    payload = r["payload"]
+    return OutboxEvent(id=r["id"], aggregate_type=r["aggregate_type"],
+                       aggregate_id=r["aggregate_id"], event_type=r["event_type"],
+                       payload=json.loads(payload) if isinstance(payload, str) else dict(payload),
+                       created_at=r["created_at"])
+
+
 async def emit(conn: asyncpg.Connection, event_type: str, *, aggregate_type: str,
                aggregate_id: str, payload: dict[str, Any]) -> int:
     if event_type not in EVENT_TYPES:
@@ -43,11 +51,7 @@ async def claim(conn: asyncpg.Connection, *, limit: int = 500) -> list[OutboxEve
         SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
         FOR UPDATE SKIP LOCKED
         """, limit)
-    return [OutboxEvent(id=r["id"], aggregate_type=r["aggregate_type"],
-                        aggregate_id=r["aggregate_id"], event_type=r["event_type"],
-                        payload=json.loads(r["payload"]) if isinstance(r["payload"], str)
-                        else dict(r["payload"]), created_at=r["created_at"])
-            for r in rows]
+    return [_event(r) for r in rows]
 
 
 async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
@@ -58,8 +62,4 @@ async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
 async def events_of(conn: asyncpg.Connection, aggregate_id: str) -> list[OutboxEvent]:
     rows = await conn.fetch("SELECT * FROM outbox WHERE aggregate_id = $1 ORDER BY id",
                             aggregate_id)
-    return [OutboxEvent(id=r["id"], aggregate_type=r["aggregate_type"],
-                        aggregate_id=r["aggregate_id"], event_type=r["event_type"],
-                        payload=json.loads(r["payload"]) if isinstance(r["payload"], str)
-                        else dict(r["payload"]), created_at=r["created_at"])
-            for r in rows]
+    return [_event(r) for r in rows]

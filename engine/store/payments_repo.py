@@ -60,10 +60,10 @@ async def prepare(conn: asyncpg.Connection, *, reservation_id: UUID, user_id: UU
 
 
 async def by_order(conn: asyncpg.Connection, order_id: str) -> PaymentRecord:
-    row = await conn.fetchrow("SELECT * FROM payments WHERE order_id = $1", order_id)
-    if row is None:
+    payment = await find_by_order(conn, order_id)
+    if payment is None:
         raise NotFound(f"no payment for order {order_id}")
-    return _record(row)
+    return payment
 
 
 async def find_by_order(conn: asyncpg.Connection, order_id: str) -> PaymentRecord | None:

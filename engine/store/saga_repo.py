@@ -53,11 +53,10 @@ async def start(conn: asyncpg.Connection, *, kind: str, reservation_id: UUID, st
 
 
 async def for_reservation(conn: asyncpg.Connection, reservation_id: UUID) -> SagaRecord:
-    row = await conn.fetchrow(
-        "SELECT * FROM sagas WHERE reservation_id = $1 AND kind = 'purchase'", reservation_id)
-    if row is None:
+    saga = await find_for_reservation(conn, reservation_id)
+    if saga is None:
         raise NotFound(f"no saga for reservation {reservation_id}")
-    return _record(row)
+    return saga
 
 
 async def find_for_reservation(conn: asyncpg.Connection, reservation_id: UUID
