@@ -113,6 +113,57 @@ class Settings:
     autoscale_max_replicas: int = _env(
         "TIKETI_AUTOSCALE_MAX_REPLICAS", "Most replicas of an autoscaled deployment.", 100
     )
+    autoscale_queue_users: int = _env(
+        "TIKETI_AUTOSCALE_QUEUE_USERS",
+        "Waiting users per Queue replica when autoscaling (the seed: scale out past 10,000).",
+        10_000,
+    )
+    autoscale_admitted_users: int = _env(
+        "TIKETI_AUTOSCALE_ADMITTED_USERS",
+        "Admitted users per Reservation replica when autoscaling.", 2_000,
+    )
+    autoscale_requests: int = _env(
+        "TIKETI_AUTOSCALE_REQUESTS",
+        "Requests in flight per replica when autoscaling (whichever needs more replicas wins).",
+        500,
+    )
+    autoscale_upscale_delay_s: float = _env(
+        "TIKETI_AUTOSCALE_UPSCALE_DELAY_S",
+        "How long a higher target must hold before replicas are added.", 5.0,
+    )
+    autoscale_downscale_delay_s: float = _env(
+        "TIKETI_AUTOSCALE_DOWNSCALE_DELAY_S",
+        "How long a lower target must hold before replicas are removed.", 60.0,
+    )
+    autoscale_interval_s: float = _env(
+        "TIKETI_AUTOSCALE_INTERVAL_S",
+        "How often replicas report the lines to Serve; the policy averages over five reports.",
+        2.0,
+    )
+    replica_cpus: float = _env(
+        "TIKETI_REPLICA_CPUS",
+        "Logical CPUs an API replica asks Ray for (what the autoscaler provisions by).", 0.1,
+    )
+    hot_events: bool = _env(
+        "TIKETI_HOT_EVENTS",
+        "Before a sale opens, an event whose line outgrows its seat shards is re-planned over "
+        "more of them (1/0).", False,
+    )
+    hot_users_per_seat_shard: int = _env(
+        "TIKETI_HOT_USERS_PER_SEAT_SHARD",
+        "Users in an upcoming sale's line per seat shard, past which shards are added.", 50_000,
+    )
+    hot_max_seat_shards: int = _env(
+        "TIKETI_HOT_MAX_SEAT_SHARDS", "Most seat shards an event is re-planned over.", 8
+    )
+    hot_reshard_lead_s: float = _env(
+        "TIKETI_HOT_RESHARD_LEAD_S",
+        "A sale is re-planned only while its opening is at least this far away.", 30.0,
+    )
+    redis_cluster: bool = _env(
+        "TIKETI_REDIS_CLUSTER",
+        "The Redis URL names a Redis Cluster (e.g. ElastiCache in cluster mode) (1/0).", False,
+    )
     serve_replicas: str = _env(
         "TIKETI_SERVE_REPLICAS",
         "Replicas per service deployment, e.g. `queue=4,seatmap=2` (others: 1).", "",
@@ -212,8 +263,18 @@ class Settings:
             raise SettingsError("TIKETI_HTTP_PORT must be a TCP port")
         if self.rate_limit_per_min < 1 or self.max_body_bytes < 1024:
             raise SettingsError("the rate limit must be positive and bodies at least 1 KiB")
-        if self.shard_cpus <= 0:
-            raise SettingsError("TIKETI_SHARD_CPUS must be positive")
+        if self.shard_cpus <= 0 or self.replica_cpus <= 0:
+            raise SettingsError("TIKETI_SHARD_CPUS and TIKETI_REPLICA_CPUS must be positive")
+        if min(self.autoscale_queue_users, self.autoscale_admitted_users,
+               self.autoscale_requests, self.autoscale_min_replicas) < 1 or (
+                self.autoscale_max_replicas < self.autoscale_min_replicas):
+            raise SettingsError("autoscaling thresholds must be positive and min <= max")
+        if min(self.autoscale_upscale_delay_s, self.autoscale_downscale_delay_s) < 0 or (
+                self.autoscale_interval_s <= 0):
+            raise SettingsError("autoscaling delays must be non-negative, intervals positive")
+        if self.hot_users_per_seat_shard < 1 or self.hot_max_seat_shards < 1 or (
+                self.hot_reshard_lead_s < 0):
+            raise SettingsError("hot-event thresholds must be positive")
         if self.trusted_hops < 0 or self.event_cache_ttl_s <= 0 or self.seatmap_refresh_s <= 0:
             raise SettingsError("hops must be non-negative and intervals positive")
         self.replicas()

@@ -38,7 +38,7 @@ class _Service:
     def __init__(self, config: ShardConfig, on_fatal: Callable[[BaseException], None]) -> None:
         self.config = config
         self.clock = ShellClock()
-        self.redis = aioredis.Redis.from_url(config.redis_url)
+        self.redis = aioredis.Redis.from_url(config.redis())
         self._on_fatal = on_fatal
         self._tasks: list[asyncio.Task[None]] = []
         self.host: ShardHost | None = None
@@ -96,7 +96,7 @@ class SeatShardService(_Service):
     async def start(self) -> dict[str, Any]:
         cfg = self.config
         event_id = UUID(cfg.event_id)
-        conn = await connect(cfg.database_url)
+        conn = await connect(cfg.database())
         try:
             event = await events_repo.get_event(conn, event_id)
             venue = await events_repo.load_venue(conn, event_id, shard=cfg.shard)
@@ -152,7 +152,7 @@ class SeatShardService(_Service):
         assert isinstance(state, SeatShardState)
         cfg = self.config
         event: EventRecord = self.event
-        conn = await connect(cfg.database_url)
+        conn = await connect(cfg.database())
         try:
             confirmed, active = await reservations_repo.shard_sales(
                 conn, event_id=event.id, shard=cfg.shard)
@@ -196,7 +196,7 @@ class SeatShardService(_Service):
 class QueueShardService(_Service):
     async def start(self) -> dict[str, Any]:
         cfg = self.config
-        conn = await connect(cfg.database_url)
+        conn = await connect(cfg.database())
         try:
             event = await events_repo.get_event(conn, UUID(cfg.event_id))
         finally:

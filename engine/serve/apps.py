@@ -15,15 +15,15 @@ from starlette.applications import Starlette
 from api.catalog import SERVICES_BY_NAME, ServiceSpec
 from api.context import ApiContext
 from api.service import build_app
-from engine.serve.autoscaling import line_totals
+from engine.serve.autoscaling import ADMITTED, WAITING, autoscaling_config, line_totals
 from engine.serve.context import open_context
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AUTOSCALED = {"queue": "engine.serve.autoscaling:queue_length_policy",
-              "seats": "engine.serve.autoscaling:reservation_policy"}
-"""The deployments that scale with the events' lines, and their Serve autoscaling policies."""
+AUTOSCALED = {"queue": WAITING, "seats": ADMITTED}
+"""The deployments that scale with the events' lines, and the line figure each follows: the
+Queue with the users waiting, the Reservation with the admitted users, who lock and reserve."""
 
 
 @serve.ingress()
@@ -61,18 +61,25 @@ def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "name": spec.name,
         "num_replicas": settings.replicas().get(spec.name, 1),
-        "ray_actor_options": {"num_cpus": 0.1},
+        "ray_actor_options": {"num_cpus": settings.replica_cpus},
         "max_ongoing_requests": settings.queue_max_ongoing if spec.name == "queue" else 1_000,
         "logging_config": {"enable_access_log": settings.access_log,
                            "log_level": settings.log_level},
     }
     if settings.autoscale and spec.name in AUTOSCALED:
         del options["num_replicas"]
-        options["autoscaling_config"] = {
-            "min_replicas": settings.autoscale_min_replicas,
-            "max_replicas": settings.autoscale_max_replicas,
-            "policy": {"policy_function": AUTOSCALED[spec.name]},
-        }
+        metric = AUTOSCALED[spec.name]
+        options["autoscaling_config"] = autoscaling_config(
+            metric,
+            settings.autoscale_queue_users if metric == WAITING
+            else settings.autoscale_admitted_users,
+            min_replicas=settings.autoscale_min_replicas,
+            max_replicas=settings.autoscale_max_replicas,
+            requests_per_replica=settings.autoscale_requests,
+            upscale_delay_s=settings.autoscale_upscale_delay_s,
+            downscale_delay_s=settings.autoscale_downscale_delay_s,
+            interval_s=settings.autoscale_interval_s,
+        )
     return options
 
 

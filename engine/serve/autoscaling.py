@@ -3,9 +3,10 @@ users waiting in (or admitted from) the events' lines, which replicas report thr
 `record_autoscaling_stats`, not only with the requests they happen to be serving.
 
 The policy is pure: it reads an `AutoscalingContext`-like object and returns the target
-replica count and its state. Scale-up is immediate; scale-down waits until the lower target
-has held for `downscale_delay_s`, so a line that drains in bursts does not make replicas flap.
-Ray's autoscaler then asks KubeRay for worker pods when the replicas do not fit."""
+replica count and its state. Serve wraps it with the deployment's `upscale_delay_s` and
+`downscale_delay_s` (a higher or lower target must hold that long), so a line that drains in
+bursts does not make replicas flap. Ray's autoscaler then asks KubeRay for worker pods when
+the replicas do not fit."""
 
 from __future__ import annotations
 
@@ -40,31 +41,58 @@ def _reported(ctx: Context, metric: str) -> float:
 
 
 def queue_length_policy(ctx: Context, *, users_per_replica: float = 10_000,
-                        metric: str = WAITING, requests_per_replica: float = 500,
-                        downscale_delay_s: float = 60.0) -> tuple[int, dict[str, Any]]:
+                        metric: str = WAITING,
+                        requests_per_replica: float = 500) -> tuple[int, dict[str, Any]]:
     """Replicas for the larger of: the users in line over `users_per_replica`, and the
-    requests in flight over `requests_per_replica`; within the deployment's bounds."""
+    requests in flight over `requests_per_replica`; within the deployment's bounds. Serve
+    applies the deployment's upscale and downscale delays to what this returns."""
     users = _reported(ctx, metric)
     by_users = math.ceil(users / users_per_replica) if users > 0 else 0
     by_requests = math.ceil(ctx.total_num_requests / requests_per_replica)
     desired = max(by_users, by_requests, ctx.capacity_adjusted_min_replicas)
     desired = min(desired, ctx.capacity_adjusted_max_replicas)
-    state = dict(ctx.policy_state)
-    now = ctx.current_time or 0.0
-    current = ctx.current_num_replicas
-    if desired >= current:
-        state.pop("lower_since", None)
-        return desired, {**state, "users": users}
-    since = state.setdefault("lower_since", now)
-    if now - since < downscale_delay_s:
-        return current, {**state, "users": users}
-    state.pop("lower_since", None)
-    return desired, {**state, "users": users}
+    return desired, {**ctx.policy_state, "users": users}
 
 
-def reservation_policy(ctx: Context, **kw: Any) -> tuple[int, dict[str, Any]]:
-    """The Reservation deployment scales with the admitted users, who lock and reserve."""
-    return queue_length_policy(ctx, **{"users_per_replica": 2_000, "metric": ADMITTED, **kw})
+class LinePolicy:
+    """`queue_length_policy` as the class Serve instantiates once per deployment with the
+    config's `policy_kwargs` (so thresholds come from settings, not code)."""
+
+    def __init__(self, metric: str = WAITING, users_per_replica: float = 10_000,
+                 requests_per_replica: float = 500) -> None:
+        if metric not in (WAITING, ADMITTED):
+            raise ValueError(f"unknown line metric {metric!r}")
+        if users_per_replica <= 0 or requests_per_replica <= 0:
+            raise ValueError("users and requests per replica must be positive")
+        self.metric = metric
+        self.users_per_replica = users_per_replica
+        self.requests_per_replica = requests_per_replica
+
+    def __call__(self, ctx: Context) -> tuple[int, dict[str, Any]]:
+        return queue_length_policy(ctx, users_per_replica=self.users_per_replica,
+                                   metric=self.metric,
+                                   requests_per_replica=self.requests_per_replica)
+
+
+POLICY = f"{__name__}:LinePolicy"
+
+
+def autoscaling_config(metric: str, users_per_replica: int, *, min_replicas: int,
+                       max_replicas: int, requests_per_replica: int, upscale_delay_s: float,
+                       downscale_delay_s: float, interval_s: float) -> dict[str, Any]:
+    """A deployment's `autoscaling_config`: the line policy, its bounds and delays; replicas
+    report every `interval_s` and the policy sees the average of the last five reports."""
+    return {
+        "min_replicas": min_replicas,
+        "max_replicas": max_replicas,
+        "upscale_delay_s": upscale_delay_s,
+        "downscale_delay_s": downscale_delay_s,
+        "metrics_interval_s": interval_s,
+        "look_back_period_s": interval_s * 5,
+        "policy": {"policy_function": POLICY,
+                   "policy_kwargs": {"metric": metric, "users_per_replica": users_per_replica,
+                                     "requests_per_replica": requests_per_replica}},
+    }
 
 
 async def line_totals(db: Any, redis: Any, namespace: str) -> dict[str, float]:
@@ -80,7 +108,11 @@ async def line_totals(db: Any, redis: Any, namespace: str) -> dict[str, float]:
             "SELECT id FROM events WHERE status IN ('upcoming', 'on_sale', 'sold_out')")
     keys = [queue_summary_key(namespace, str(r["id"])) for r in rows]
     waiting = active = 0
-    for raw in await redis.mget(keys) if keys else []:
+    # One GET per line, not MGET: each summary key has its own hash tag (Redis Cluster slot).
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    for raw in await pipe.execute() if keys else []:
         if raw is not None:
             summary = QueueSummary.from_list(unpack(raw))
             waiting += summary.waiting + summary.prequeue

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.serve.autoscaling import ADMITTED, WAITING, queue_length_policy, reservation_policy
+import pytest
+
+from engine.serve.autoscaling import ADMITTED, WAITING, LinePolicy, queue_length_policy
 
 
 @dataclass
@@ -19,9 +21,9 @@ class FakeContext:
     total_num_requests: float = 0.0
 
 
-def reporting(waiting: float, *, replicas: int = 3, now: float = 0.0, **kw: Any) -> FakeContext:
+def reporting(waiting: float, *, replicas: int = 3, **kw: Any) -> FakeContext:
     stale = {f"r{n}": waiting * 0.5 for n in range(replicas - 1)}  # older, smaller reports
-    return FakeContext(current_num_replicas=replicas, current_time=now,
+    return FakeContext(current_num_replicas=replicas,
                        aggregated_metrics={WAITING: {**stale, "fresh": waiting}}, **kw)
 
 
@@ -32,29 +34,19 @@ def test_a_long_line_scales_out_by_ten_thousand_waiting_users_per_replica() -> N
     assert queue_length_policy(reporting(5_000_000))[0] == 100  # the maximum
 
 
+def test_a_drained_line_asks_for_the_minimum_and_serve_applies_the_delay() -> None:
+    target, state = queue_length_policy(reporting(0, replicas=40))
+    assert target == 3 and state["users"] == 0
+
+
 def test_requests_in_flight_also_count() -> None:
     ctx = reporting(0, total_num_requests=4_200)
     assert queue_length_policy(ctx)[0] == 9
 
 
-def test_scale_down_waits_until_the_lower_target_has_held() -> None:
-    ctx = reporting(20_000, replicas=40, now=100.0)
-    target, state = queue_length_policy(ctx, downscale_delay_s=60)
-    assert target == 40 and state["lower_since"] == 100.0
-    target, state = queue_length_policy(
-        reporting(20_000, replicas=40, now=150.0, policy_state=state), downscale_delay_s=60)
-    assert target == 40
-    target, state = queue_length_policy(
-        reporting(20_000, replicas=40, now=161.0, policy_state=state), downscale_delay_s=60)
-    assert target == 3 and "lower_since" not in state
-
-
-def test_a_rise_cancels_a_pending_scale_down() -> None:
-    _, state = queue_length_policy(reporting(0, replicas=10, now=0.0))
-    assert "lower_since" in state
-    target, state = queue_length_policy(reporting(200_000, replicas=10, now=30.0,
-                                                  policy_state=state))
-    assert target == 20 and "lower_since" not in state
+def test_the_policy_keeps_serves_own_state() -> None:
+    _, state = queue_length_policy(reporting(1.0, policy_state={"__decision_counter": -2}))
+    assert state == {"__decision_counter": -2, "users": 1.0}
 
 
 def test_no_reports_keep_the_minimum() -> None:
@@ -63,7 +55,16 @@ def test_no_reports_keep_the_minimum() -> None:
 
 def test_the_reservation_policy_follows_admitted_users() -> None:
     ctx = FakeContext(aggregated_metrics={ADMITTED: {"r": 9_000.0}, WAITING: {"r": 1e9}})
-    assert reservation_policy(ctx)[0] == 5
+    assert LinePolicy(ADMITTED, 2_000)(ctx)[0] == 5
+
+
+def test_the_policy_class_takes_its_thresholds_from_kwargs() -> None:
+    policy = LinePolicy(WAITING, users_per_replica=20, requests_per_replica=1_000)
+    assert policy(reporting(61, replicas=1, capacity_adjusted_min_replicas=1))[0] == 4
+    with pytest.raises(ValueError, match="metric"):
+        LinePolicy("queue_size")
+    with pytest.raises(ValueError, match="positive"):
+        LinePolicy(WAITING, users_per_replica=0)
 
 
 class FakeDb:
@@ -83,12 +84,25 @@ class FakeDb:
         return [{"id": i} for i in self.ids]
 
 
+class FakePipeline:
+    def __init__(self, values: dict[str, bytes]) -> None:
+        self.values = values
+        self.keys: list[str] = []
+
+    def get(self, key: str) -> None:
+        self.keys.append(key)
+
+    async def execute(self) -> list[bytes | None]:
+        return [self.values.get(k) for k in self.keys]
+
+
 class FakeRedis:
     def __init__(self, values: dict[str, bytes]) -> None:
         self.values = values
 
-    async def mget(self, keys: list[str]) -> list[bytes | None]:
-        return [self.values.get(k) for k in keys]
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        assert not transaction  # the keys live in different cluster slots
+        return FakePipeline(self.values)
 
 
 async def test_replicas_report_the_users_in_every_line_on_sale() -> None:

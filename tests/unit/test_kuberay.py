@@ -355,7 +355,8 @@ def test_a_cluster_autoscales_the_queue_and_reservation_deployments_on_the_lines
     deployments = {a["name"]: a["deployments"][0] for a in config["applications"]}
     queue = deployments["queue"]["autoscaling_config"]
     assert (queue["min_replicas"], queue["max_replicas"]) == (3, 100)
-    assert queue["policy"]["policy_function"].endswith(":queue_length_policy")
-    assert deployments["seats"]["autoscaling_config"]["policy"]["policy_function"].endswith(
-        ":reservation_policy")
+    assert queue["policy"]["policy_function"].endswith(":LinePolicy")
+    assert queue["policy"]["policy_kwargs"]["users_per_replica"] == 10_000  # the seed's figure
+    seats = deployments["seats"]["autoscaling_config"]["policy"]
+    assert seats["policy_kwargs"]["metric"] == "active_users"
     assert deployments["queue"]["max_ongoing_requests"] >= 10_000  # a socket per waiting user

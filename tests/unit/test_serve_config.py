@@ -39,11 +39,14 @@ def test_with_autoscaling_the_queue_and_reservation_deployments_use_the_line_pol
                                   "TIKETI_AUTOSCALE_MAX_REPLICAS": "100"})
     config = ServeDeploySchema.model_validate(yaml.safe_load(serve_config_yaml(settings, {})))
     apps = {a.name: a.deployments[0] for a in config.applications}
-    for name, policy in (("queue", "queue_length_policy"), ("seats", "reservation_policy")):
+    for name, metric, per_replica in (("queue", "waiting_users", 10_000),
+                                      ("seats", "active_users", 2_000)):
         autoscaling = apps[name].autoscaling_config
         assert autoscaling is not None
         assert (autoscaling["min_replicas"], autoscaling["max_replicas"]) == (3, 100)
-        module, _, function = autoscaling["policy"]["policy_function"].partition(":")
-        assert callable(getattr(importlib.import_module(module), function))
-        assert function == policy
+        assert (autoscaling["upscale_delay_s"], autoscaling["downscale_delay_s"]) == (5.0, 60.0)
+        policy = autoscaling["policy"]
+        module, _, function = policy["policy_function"].partition(":")
+        instance = getattr(importlib.import_module(module), function)(**policy["policy_kwargs"])
+        assert (instance.metric, instance.users_per_replica) == (metric, per_replica)
     assert not isinstance(apps["auth"].autoscaling_config, dict) and apps["auth"].num_replicas == 1
