@@ -12,14 +12,13 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from engine.store.redis_client import REDIS_ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
 
 
 class CatalogCache:
-    def __init__(self, redis: aioredis.Redis, *, namespace: str, ttl_s: float,
+    def __init__(self, redis: RedisClient, *, namespace: str, ttl_s: float,
                  version_refresh_s: float = 0.25) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:cache"
@@ -50,7 +49,7 @@ class CatalogCache:
         redis_key = f"{self._prefix}:{self._version}:{kind}:{digest}"
         try:
             cached: bytes | None = await self._redis.get(redis_key)  # type: ignore[assignment]
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("cache read failed: %s", exc)
             cached = None
         if cached is not None:
@@ -60,7 +59,7 @@ class CatalogCache:
         value = await load()
         try:
             await self._redis.set(redis_key, value, px=self._ttl_ms)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("cache write failed: %s", exc)
         return value
 
@@ -77,7 +76,7 @@ class CatalogCache:
     async def _read_version(self) -> None:
         try:
             raw = await self._redis.get(self._version_key)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("cache version read failed: %s", exc)
             return
         self._version = int(raw) if raw is not None else 0

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from engine.store.redis_client import REDIS_ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ ROUND_TIMEOUT_S = 5.0
 
 _COUNT_EPSILON = 1e-6
 _TIME_EPSILON = 1e-6
-_UNREACHABLE = (RedisError, OSError, TimeoutError)
+_UNREACHABLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +86,7 @@ previous window's count is read."""
 class RateLimiter:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         limit: int = 100,
         window_s: float = 60.0,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 from ray.exceptions import RayActorError, RayTaskError
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
@@ -44,7 +45,9 @@ log = logging.getLogger(__name__)
 AUDITED = {400, 401, 403, 413, 415, 422, 423, 429}
 UNAVAILABLE = (ShardUnavailable, RayActorError, OSError, asyncpg.CannotConnectNowError,
                asyncpg.InterfaceError, RedisConnectionError, RedisTimeoutError,
-               asyncio.TimeoutError)
+               asyncio.TimeoutError,
+               # A Redis Cluster that is down, has a slot uncovered, or no reachable node.
+               ClusterError, RedisClusterException)
 
 
 def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:

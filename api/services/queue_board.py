@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from api.context import ApiContext
 from engine.actors.config import queue_summary_key
 from engine.core.waiting_room import QueueStatus, QueueSummary
 from engine.store.journal import unpack
+from engine.store.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ class QueueBoard:
         key = queue_summary_key(self._ctx.settings.namespace, event_id)
         try:
             raw: bytes | None = await self._ctx.redis.get(key)  # type: ignore[assignment]
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("queue summary read failed: %s", exc)
             raw = None
         if raw is not None:

@@ -1,6 +1,6 @@
-"""`tiketi audit --event ID [--json] [--hold-grace S]`: exit 0 when the event is consistent,
-1 when a violation was found, 2 when it could not be audited (bad arguments or settings, an
-unknown event, a store out of reach).
+"""`tiketi audit --event ID [--json] [--hold-grace S] [--redis-cluster]`: exit 0 when the
+event is consistent, 1 when a violation was found, 2 when it could not be audited (bad
+arguments or settings, an unknown event, a store out of reach).
 
 On a live sale a purchase in flight (the shard has confirmed, PostgreSQL not yet) can show as
 a mismatch; the audit is exact on a quiet event, so run it again before acting on one."""
@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from engine.audit import sources
 from engine.audit.checks import AuditResult, audit
@@ -24,6 +22,7 @@ from engine.audit.report import format_json, format_text
 from engine.local.running import running_engine
 from engine.settings import Settings, SettingsError
 from engine.store.pool import connect
+from engine.store.redis_client import REDIS_ERRORS, connect_redis
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_UNUSABLE = 0, 1, 2
 UnknownEvent = sources.UnknownEvent
@@ -37,10 +36,12 @@ async def run_audit(
     *,
     hold_grace_s: float = 30.0,
     now: float | None = None,
+    redis_cluster: bool = False,
 ) -> AuditResult:
-    """Audits one event; raises `UnknownEvent` if PostgreSQL has no such event."""
+    """Audits one event; raises `UnknownEvent` if PostgreSQL has no such event.
+    `redis_cluster`: `redis_url` names a Redis Cluster."""
     conn = await connect(database_url)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect_redis(redis_url, cluster=redis_cluster)
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             data = await sources.read_input(conn, redis, namespace, event_id)
@@ -62,10 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"(it reads {settings.data_dir / 'engine.json'})")
     try:
         result = asyncio.run(run_audit(database_url, redis_url, settings.namespace, args.event,
-                                       hold_grace_s=args.hold_grace))
+                                       hold_grace_s=args.hold_grace,
+                                       redis_cluster=args.redis_cluster or settings.redis_cluster))
     except UnknownEvent as exc:
         return _unusable(str(exc))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, *REDIS_ERRORS) as exc:
         return _unusable(f"cannot read the stores: {type(exc).__name__}: {exc}")
     print(format_json(result) if args.json else format_text(result))
     return EXIT_OK if result.ok else EXIT_VIOLATIONS
@@ -90,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--hold-grace", type=_seconds, default=30.0, metavar="S",
                         help="seconds a hold may outlive its expiry before it counts as "
                              "stale (the shard sweeps periodically; default 30)")
+    parser.add_argument("--redis-cluster", action="store_true",
+                        help="the Redis URL names a Redis Cluster (also set by "
+                             "TIKETI_REDIS_CLUSTER=1)")
     return parser
 
 

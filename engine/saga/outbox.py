@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from engine.store import outbox_repo
+from engine.store.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def stream_key(namespace: str) -> str:
     return f"{namespace}:domain-events"
 
 
-async def relay_once(pool: asyncpg.Pool, redis: aioredis.Redis, namespace: str, *,
+async def relay_once(pool: asyncpg.Pool, redis: RedisClient, namespace: str, *,
                      limit: int = 500) -> int:
     """Publishes unpublished outbox rows; how many. A crash after the XADD and before the
     commit publishes them again (consumers are idempotent)."""
@@ -47,7 +47,7 @@ async def relay_once(pool: asyncpg.Pool, redis: aioredis.Redis, namespace: str, 
 Handler = Callable[[int, str, dict[str, Any]], Awaitable[None]]
 
 
-async def consume_once(redis: aioredis.Redis, namespace: str, group: str, consumer: str,
+async def consume_once(redis: RedisClient, namespace: str, group: str, consumer: str,
                        handle: Handler, *, block_ms: int = 1_000, count: int = 200) -> int:
     """Reads new messages of the group (and this consumer's unacknowledged ones first),
     handles them, acknowledges each after its handler returned."""

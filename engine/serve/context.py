@@ -3,7 +3,6 @@ log and engine gateway, all from the settings."""
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import serialization
 
 from api.audit import AuditLog
@@ -15,6 +14,7 @@ from api.security.tokens import TokenService
 from engine.serve.gateway import RayEngine
 from engine.settings import Settings
 from engine.store.pool import create_pool
+from engine.store.redis_client import connect_redis
 
 
 def signing_key(settings: Settings, *, generate: bool = False) -> SigningKey:
@@ -31,7 +31,7 @@ async def open_context(settings: Settings, *, pool_size: int = 10) -> ApiContext
     if not settings.database_url or not settings.redis_url:
         raise ValueError("replicas need DATABASE_URL and REDIS_URL")
     pool = await create_pool(settings.database_url, min_size=1, max_size=pool_size)
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
     key = signing_key(settings)
     tokens = TokenService(signing=key, verification=[key.verification])
     limiter = RateLimiter(redis, limit=settings.rate_limit_per_min, namespace=settings.namespace)

@@ -13,31 +13,30 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from api.cache import CatalogCache
 from api.context import ApiContext
 from engine.payments.breaker import BreakerState, CircuitBreaker
 from engine.payments.toss import TossPaymentsClient
 from engine.saga import outbox
 from engine.saga.purchase import PurchaseSaga
+from engine.store.redis_client import REDIS_ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
 
 RECOVER_EVERY_S = 2.0
 RELAY_EVERY_S = 0.2
+_TROUBLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError)
 
 
 def breaker_key(namespace: str) -> str:
     return f"{namespace}:gateway:breaker"
 
 
-async def gateway_refusing(redis: aioredis.Redis, namespace: str) -> bool:
+async def gateway_refusing(redis: RedisClient, namespace: str) -> bool:
     """Whether a Payment replica reported its breaker open in the last few seconds."""
     try:
         return bool(await redis.exists(breaker_key(namespace)))
-    except RedisError:
+    except REDIS_ERRORS:
         return False
 
 
@@ -81,7 +80,7 @@ async def start_payment_workers(ctx: ApiContext) -> None:
     ctx.closers.append(close)
 
 
-async def _report_breaker(redis: aioredis.Redis, namespace: str,
+async def _report_breaker(redis: RedisClient, namespace: str,
                           breaker: CircuitBreaker) -> None:
     if breaker.state is BreakerState.OPEN:
         await redis.set(breaker_key(namespace), "open", ex=3)
@@ -93,7 +92,7 @@ async def _every(interval_s: float, name: str, run: Callable[[], Awaitable[Any]]
             await run()
         except asyncio.CancelledError:
             raise
-        except (RedisError, OSError) as exc:
+        except _TROUBLE as exc:
             log.warning("%s: %s", name, exc)
             await asyncio.sleep(1.0)
         except Exception:

@@ -5,7 +5,9 @@ Keys share one hash tag per shard, so a Redis Cluster keeps them in one slot:
 `[now, [command, ...]]`), `{ns}:{<shard>}:snapshot` (msgpack `[seq, state]`),
 `{ns}:{<shard>}:epoch` (fencing counter) and `{ns}:{<shard>}:events` (the shard's domain
 events, a capped stream). Every write runs in a script that first checks the writer's epoch,
-so a stale incarnation of a shard can never write after a newer one has claimed it."""
+so a stale incarnation of a shard can never write after a newer one has claimed it. The
+appends and snapshots queued while a write was under way go in one call of that script (one
+round trip, and no pipeline: a Redis Cluster client refuses EVALSHA in pipelines)."""
 
 from __future__ import annotations
 
@@ -15,24 +17,34 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import msgpack
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
-_APPEND = """
+from engine.store.redis_client import RedisClient
+
+_WRITE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
-redis.call('XADD', KEYS[2], ARGV[2], 'd', ARGV[3])
-if ARGV[4] ~= '' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'd', ARGV[4])
+local i = 2
+while i <= #ARGV do
+  if ARGV[i] == 'a' then
+    redis.call('XADD', KEYS[2], ARGV[i + 1], 'd', ARGV[i + 2])
+    if ARGV[i + 3] ~= '' then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[i + 4], '*', 'd', ARGV[i + 3])
+    end
+    i = i + 5
+  elseif ARGV[i] == 's' then
+    redis.call('SET', KEYS[4], ARGV[i + 2])
+    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[i + 1])
+    i = i + 3
+  else
+    return redis.error_reply('unknown journal operation ' .. ARGV[i])
+  end
 end
 return 1
 """
-
-_SNAPSHOT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
-redis.call('SET', KEYS[2], ARGV[3])
-redis.call('XTRIM', KEYS[3], 'MINID', ARGV[2])
-return 1
-"""
+"""Checks the writer's epoch (KEYS[1]), then runs the operations in ARGV[2:] in order: an
+append `a, <entry id>, <entry>, <events or ''>, <events maxlen>` adds the entry to the journal
+(KEYS[2]) and the events to the events stream (KEYS[3]); a snapshot `s, <first id kept>,
+<snapshot>` writes KEYS[4] and trims the journal before the id."""
 
 
 def _sha1(source: str) -> str:
@@ -71,7 +83,7 @@ class Recovered:
 
 class ShardJournal:
     def __init__(
-        self, client: aioredis.Redis, namespace: str, shard: str, *, events_maxlen: int = 100_000
+        self, client: RedisClient, namespace: str, shard: str, *, events_maxlen: int = 100_000
     ) -> None:
         tag = f"{namespace}:{{{shard}}}"
         self.client = client
@@ -79,9 +91,11 @@ class ShardJournal:
         self.journal_key = f"{tag}:journal"
         self.snapshot_key = f"{tag}:snapshot"
         self.events_key = f"{tag}:events"
+        self.keys = [self.epoch_key, self.journal_key, self.events_key, self.snapshot_key]
+        """What the write script touches: one hash slot."""
         self.events_maxlen = events_maxlen
         self.epoch = 0
-        self._sha = {"append": _sha1(_APPEND), "snapshot": _sha1(_SNAPSHOT)}
+        self._sha = _sha1(_WRITE)
 
     async def claim(self) -> int:
         """Becomes the only writer of this journal; earlier writers are fenced off."""
@@ -90,8 +104,7 @@ class ShardJournal:
         return self.epoch
 
     async def _load_scripts(self) -> None:
-        for source in (_APPEND, _SNAPSHOT):
-            await self.client.script_load(source)
+        await self.client.script_load(_WRITE)  # on every primary of a cluster
 
     async def recover(self) -> Recovered:
         raw = cast(bytes | None, await self.client.get(self.snapshot_key))
@@ -111,41 +124,32 @@ class ShardJournal:
 
     def append_args(
         self, seq: int, now: float, commands: Sequence[Any], events: Sequence[Any]
-    ) -> tuple[list[str], list[Any]]:
+    ) -> list[Any]:
         payload = pack([now, commands])
         events_payload = pack(events) if events else b""
-        return (
-            [self.epoch_key, self.journal_key, self.events_key],
-            [self.epoch, f"{seq}-0", payload, events_payload, self.events_maxlen],
-        )
+        return ["a", f"{seq}-0", payload, events_payload, self.events_maxlen]
 
-    def snapshot_args(self, seq: int, state: Any) -> tuple[list[str], list[Any]]:
-        return (
-            [self.epoch_key, self.snapshot_key, self.journal_key],
-            [self.epoch, f"{seq + 1}-0", pack([seq, state])],
-        )
+    def snapshot_args(self, seq: int, state: Any) -> list[Any]:
+        return ["s", f"{seq + 1}-0", pack([seq, state])]
 
-    async def write(self, ops: Sequence[tuple[str, tuple[list[str], list[Any]]]]) -> None:
-        """Runs appends and snapshot writes, in order, in one round trip."""
+    async def write(self, ops: Sequence[tuple[str, list[Any]]]) -> None:
+        """Runs appends and snapshot writes (`append_args`, `snapshot_args`), in order, in one
+        round trip."""
+        args = [self.epoch]
+        for _, op in ops:
+            args.extend(op)
         try:
-            await self._write(ops)
+            await self._write(args)
         except NoScriptError:
             await self._load_scripts()  # the server lost its script cache (a restart)
-            await self._write(ops)
+            await self._write(args)
         except ResponseError as exc:
             if "FENCED" in str(exc):
                 raise Fenced(f"{self.journal_key} was claimed by a newer writer") from exc
             raise
 
-    async def _write(self, ops: Sequence[tuple[str, tuple[list[str], list[Any]]]]) -> None:
-        if len(ops) == 1:
-            kind, (keys, args) = ops[0]
-            await self.client.evalsha(self._sha[kind], len(keys), *keys, *args)
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for kind, (keys, args) in ops:
-            pipe.evalsha(self._sha[kind], len(keys), *keys, *args)
-        await pipe.execute()
+    async def _write(self, args: list[Any]) -> None:
+        await self.client.evalsha(self._sha, len(self.keys), *self.keys, *args)
 
     async def reset(self) -> None:
         """Deletes this shard's journal, snapshot and events (a new shard state begins)."""

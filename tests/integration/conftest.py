@@ -1,4 +1,5 @@
-"""Real PostgreSQL and Redis for the integration tests, started once per session."""
+"""Real PostgreSQL and Redis (and, for the tests that ask, a Redis Cluster) for the
+integration tests, started once per session."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from engine.store import events_repo, users_repo
 from engine.store.migrate import apply_migrations
 from engine.store.pool import connect
 from engine.store.records import EventRecord, NewEvent, UserRecord
+from tests.integration.redis_cluster import LocalRedisCluster
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """Three redis-server processes in cluster mode, the slots split between them."""
+    with LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
