@@ -51,7 +51,7 @@ output "redis_configuration_endpoint" {
 }
 
 output "gcs_redis_address" {
-  description = "For the RayService's gcsFaultToleranceOptions.redisAddress (TLS: rediss://, with RAY_REDIS_CA_CERT=/etc/ssl/certs/ca-certificates.crt on the head)."
+  description = "For the RayService's gcsFaultToleranceOptions.redisAddress (TLS: rediss://; the render mounts the Amazon root CAs on the head as RAY_REDIS_CA_CERT)."
   value       = "rediss://${module.redis.gcs_primary_endpoint}:6379"
 }
 

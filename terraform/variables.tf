@@ -118,7 +118,7 @@ variable "eks_endpoint_public_access_cidrs" {
 # 109 GiB at the maximum ones; their limits at the maximum are 436 vCPU / 436 GiB. The engine
 # runs all six as Ray Serve deployments in Ray worker pods of 4 vCPU / 8 GiB
 # (kuberay/rayservice.yaml), so the seed's peak is 27 worker pods at requests and 109 at
-# limits; the RayService lets Ray's autoscaler go from 3 to 120. An m6i.8xlarge (32 vCPU,
+# limits; the RayService lets Ray's autoscaler go from 4 to 120. An m6i.8xlarge (32 vCPU,
 # 128 GiB) holds 7 of them beside the node's daemons, so 18 nodes carry the RayService's
 # 120 (and the seed's peak at limits, 109, with room); three, one per zone, is the floor.
 variable "worker_instance_types" {
@@ -140,8 +140,8 @@ variable "worker_node_count" {
 
 # The Ray head runs no Serve replicas or shards (num-cpus 0 in the RayService): it holds the
 # GCS, the Serve controller and the dashboard, whose memory grows with the cluster. Its pod
-# asks 4 vCPU / 8 GiB plus 0.5 / 0.5 GiB for the autoscaler sidecar: an m6i.2xlarge (8 vCPU,
-# 32 GiB) holds it and no 4-vCPU worker pod beside it.
+# asks 3 vCPU plus 0.5 for the autoscaler sidecar: an m6i.2xlarge (8 vCPU, 32 GiB) holds it,
+# and during an upgrade the new head beside the old one.
 variable "head_instance_types" {
   description = "Instance types of the Ray head node group."
   type        = list(string)

@@ -5,7 +5,8 @@ the default settings, and `kuberay/README.md` explains the sizes chosen here.
 
 Secrets never enter the manifests: the Serve config carries the settings without them, and the
 pods read them from one Kubernetes Secret (`valueFrom.secretKeyRef`), as the seed asks
-(environment variables, no secret volumes)."""
+(environment variables, no secret volumes). The one volume is public: the CA certificates the
+GCS trusts for its Redis over TLS, in a ConfigMap the render writes."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlsplit
 
+import certifi
 import yaml
 
+from engine.actors.config import DATABASE_ENV, REDIS_ENV
 from engine.serve.config import serve_config_yaml
 from engine.serve.deploy import ha_proxy_env, replica_env
 from engine.settings import Settings, SettingsError
@@ -31,11 +35,15 @@ DEFAULT_NAME = "tiketi"
 DEFAULT_NAMESPACE = "tiketi"
 DEFAULT_IMAGE = f"tiketi-engine:{version('tiketi-engine')}"
 DEFAULT_SECRET = "tiketi-secrets"  # noqa: S105 - the Secret's name
-DEFAULT_GCS_REDIS = "tiketi-gcs-redis:6379"
+# The ExternalName Service terraform/modules/kubernetes makes for the GCS ElastiCache group.
+DEFAULT_GCS_REDIS = "rediss://tiketi-gcs-redis:6379"
 DEFAULT_PROMETHEUS_RELEASE = "prometheus"
 
 # Keys of the Secret, each the name of the environment variable it fills.
-SECRET_ENV = ("DATABASE_URL", "REDIS_URL", "TIKETI_JWT_PRIVATE_KEY", "TIKETI_PAYMENT_SECRET_KEY")
+SECRET_ENV = (DATABASE_ENV, REDIS_ENV, "TIKETI_JWT_PRIVATE_KEY", "TIKETI_PAYMENT_SECRET_KEY")
+# What every Ray pod reads from the Secret, the head's too: a shard (or a driver on the head)
+# takes the store URLs from its own environment, so Ray never holds them (engine.actors.config).
+STORE_ENV = (DATABASE_ENV, REDIS_ENV)
 GCS_REDIS_PASSWORD_KEY = "GCS_REDIS_PASSWORD"  # noqa: S105 - a key in the Secret
 # Settings that name a file on the machine that rendered them; a pod gets the key from the Secret.
 LOCAL_ONLY_ENV = ("TIKETI_JWT_PRIVATE_KEY_FILE",)
@@ -43,6 +51,20 @@ LOCAL_ONLY_ENV = ("TIKETI_JWT_PRIVATE_KEY_FILE",)
 RAY_METRICS_PORT = 8080
 DASHBOARD_AGENT_PORT = 52365
 WORKER_GROUP = "workers"
+
+# The EKS node groups (terraform/modules/eks): the head's nodes carry this label and a
+# NoSchedule taint of the same key and value; the workers' nodes the label only.
+NODE_LABEL = "tiketi.io/ray-node"
+HEAD_NODES = "head"
+WORKER_NODES = "workers"
+
+# Ray's GCS reads the CA file of its Redis' TLS from RAY_REDIS_CA_CERT (RayConfig
+# `REDIS_CA_CERT`); a `rediss://` address turns TLS on (`--redis_enable_ssl`).
+REDIS_CA_CERT_ENV = "RAY_REDIS_CA_CERT"
+GCS_REDIS_CA_KEY = "ca.crt"
+GCS_REDIS_CA_DIR = "/etc/tiketi/gcs-redis-ca"
+# What ElastiCache's certificates (issued by Amazon) chain to, whatever their key type.
+AMAZON_ROOT_CAS = tuple(f"Amazon Root CA {n}" for n in (1, 2, 3, 4))
 
 
 @dataclass(frozen=True)
@@ -59,17 +81,20 @@ class PodSize:
 
 # From the seed's resource table (section 8), where every service's limit is 1 GiB per CPU and
 # the largest is Reservation's 4 CPU / 4 GiB. A worker is one such unit for the Serve replicas
-# and shards it hosts, plus 1 GiB of object store and 3 GiB for Ray's own per-node processes
-# (raylet, dashboard agent, HAProxy with its connections). The head runs no replicas
-# (`num-cpus: 0`): GCS, dashboard, Serve controller, and the autoscaler in its own container.
-HEAD = PodSize("4", "8Gi")
+# and shards it hosts (one CPU each in production), plus 1 GiB of object store and 3 GiB for
+# Ray's own per-node processes (raylet, dashboard agent, HAProxy with its connections). The head
+# runs no replicas (`num-cpus: 0`): GCS, dashboard, Serve controller, and the autoscaler in its
+# own container; 3 CPU, so that two heads fit on the head node while an upgrade runs a new
+# cluster beside the old one.
+HEAD = PodSize("3", "8Gi")
 WORKER = PodSize("4", "8Gi")
 AUTOSCALER = PodSize("500m", "512Mi")
 MIGRATE = PodSize("500m", "512Mi")
 WORKER_OBJECT_STORE_BYTES = 1 << 30
-# Three workers at least, one per availability zone; 120 at most: the capacity plan's 96 at the
-# seed's peak, plus a quarter (kuberay/README.md).
-MIN_WORKERS = 3
+# Four workers at least: the production floor asks 13 CPUs (3 + 3 replicas of the autoscaled
+# deployments, one of each other), and the pods spread over the zones; 120 at most: the
+# capacity plan's 96 at the seed's peak, plus a quarter (kuberay/README.md).
+MIN_WORKERS = 4
 MAX_WORKERS = 120
 # Connections a pod's HAProxy holds: 1,000,000 WebSockets over the plan's 96 workers is about
 # 10,400 each; four times that covers a smaller cluster. Each needs 2.5 file descriptors.
@@ -84,20 +109,59 @@ def render_rayservice(
     name: str = DEFAULT_NAME,
     secret: str = DEFAULT_SECRET,
     gcs_redis: str = DEFAULT_GCS_REDIS,
+    gcs_redis_ca: str | None = None,
+    gcs_redis_ca_pem: str | None = None,
     min_workers: int = MIN_WORKERS,
     max_workers: int = MAX_WORKERS,
     prometheus_release: str = DEFAULT_PROMETHEUS_RELEASE,
 ) -> list[Manifest]:
-    """The RayService, its PodDisruptionBudget, PodMonitor and Grafana dashboard."""
+    """The RayService, its PodDisruptionBudget, PodMonitor and Grafana dashboard; and, when the
+    GCS Redis speaks TLS (`rediss://`), the ConfigMap `gcs_redis_ca` (default
+    `<name>-gcs-redis-ca`) of the CA certificates it trusts (default: Amazon's root CAs)."""
     if not 0 <= min_workers <= max_workers:
         raise ValueError("need 0 <= min_workers <= max_workers")
-    return [
+    ca = None
+    if gcs_redis_tls(gcs_redis):
+        ca = gcs_redis_ca or f"{name}-gcs-redis-ca"
+    manifests = [
         _rayservice(settings, image=image, namespace=namespace, name=name, secret=secret,
-                    gcs_redis=gcs_redis, workers=(min_workers, max_workers)),
+                    gcs_redis=gcs_redis, gcs_redis_ca=ca, workers=(min_workers, max_workers)),
         _disruption_budget(namespace, name),
         _pod_monitor(namespace, name, prometheus_release),
         _dashboard_config_map(namespace, name),
     ]
+    if ca is not None:
+        pem = amazon_root_cas() if gcs_redis_ca_pem is None else gcs_redis_ca_pem
+        manifests.append(_ca_config_map(namespace, name, ca, pem))
+    return manifests
+
+
+def gcs_redis_tls(address: str) -> bool:
+    """Whether a GCS Redis address asks for TLS, as Ray reads it: `host:port`,
+    `redis://host:port` or `rediss://host:port` (TLS). The password stays in the Secret."""
+    url = urlsplit(address if "://" in address else f"redis://{address}")
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if (url.scheme not in ("redis", "rediss") or not url.hostname or port is None
+            or url.username is not None or url.password is not None
+            or url.path or url.query or url.fragment):
+        raise ValueError(f"GCS Redis address {address!r}: expected host:port, "
+                         "redis://host:port or rediss://host:port (the password is in the Secret)")
+    return url.scheme == "rediss"
+
+
+def amazon_root_cas() -> str:
+    """Amazon Root CA 1 to 4 (PEM) from certifi's copy of Mozilla's trust store."""
+    blocks = certifi.contents().split("\n\n")
+    found: dict[str, str] = {}
+    for label in AMAZON_ROOT_CAS:
+        block = next((b for b in blocks if f'# Label: "{label}"' in b), None)
+        if block is None:
+            raise LookupError(f"{label} is not in certifi's trust store")
+        found[label] = block[block.index("-----BEGIN CERTIFICATE-----"):].strip()
+    return "".join(f"# {label}\n{pem}\n" for label, pem in found.items())
 
 
 def render_yaml(settings: Settings, **kw: Any) -> str:
@@ -128,10 +192,11 @@ def ray_env(settings: Settings, *, haproxy_maxconn: int = HAPROXY_MAXCONN) -> di
 
 
 def _rayservice(settings: Settings, *, image: str, namespace: str, name: str, secret: str,
-                gcs_redis: str, workers: tuple[int, int]) -> Manifest:
+                gcs_redis: str, gcs_redis_ca: str | None, workers: tuple[int, int]) -> Manifest:
     head_start = {"num-cpus": "0", "metrics-export-port": str(RAY_METRICS_PORT),
                   "dashboard-agent-listen-port": str(DASHBOARD_AGENT_PORT)}
-    worker_start = {"metrics-export-port": str(RAY_METRICS_PORT),
+    # Ray's CPUs are the pod's: four one-CPU replicas or shards per worker.
+    worker_start = {"num-cpus": WORKER.cpu, "metrics-export-port": str(RAY_METRICS_PORT),
                     "dashboard-agent-listen-port": str(DASHBOARD_AGENT_PORT),
                     "object-store-memory": str(WORKER_OBJECT_STORE_BYTES)}
     return {
@@ -160,7 +225,7 @@ def _rayservice(settings: Settings, *, image: str, namespace: str, name: str, se
                 },
                 "headGroupSpec": {
                     "rayStartParams": head_start,
-                    "template": _head_template(settings, image, name, secret),
+                    "template": _head_template(settings, image, name, secret, gcs_redis_ca),
                 },
                 "workerGroupSpecs": [{
                     "groupName": WORKER_GROUP,
@@ -175,10 +240,15 @@ def _rayservice(settings: Settings, *, image: str, namespace: str, name: str, se
     }
 
 
-def _head_template(settings: Settings, image: str, name: str, secret: str) -> Manifest:
+def _head_template(settings: Settings, image: str, name: str, secret: str,
+                   gcs_redis_ca: str | None) -> Manifest:
     ports = {"gcs-server": 6379, "dashboard": 8265, "client": 10001}
+    env = ray_env(settings)
+    if gcs_redis_ca is not None:
+        env[REDIS_CA_CERT_ENV] = f"{GCS_REDIS_CA_DIR}/{GCS_REDIS_CA_KEY}"
     container = _ray_container(
-        "ray-head", image, HEAD, settings, ports=ports, env=_env(ray_env(settings)),
+        "ray-head", image, HEAD, settings, ports=ports,
+        env=_env(env) + _secret_env(secret, STORE_ENV),
         liveness=_http_probe(delay=30, timeout=5, failures=120),
         readiness=_http_probe(delay=10, timeout=5, failures=10),
     )
@@ -186,17 +256,28 @@ def _head_template(settings: Settings, image: str, name: str, secret: str) -> Ma
         "name": "migrate",
         "image": image,
         "command": ["tiketi", "migrate"],
-        "env": _secret_env(secret, ("DATABASE_URL", "REDIS_URL")),
+        "env": _secret_env(secret, STORE_ENV),
         "resources": MIGRATE.resources(),
         "securityContext": _container_security(),
     }
+    spec: Manifest = {
+        "initContainers": [migrate],
+        "containers": [container],
+        "nodeSelector": {NODE_LABEL: HEAD_NODES},
+        "tolerations": [{"key": NODE_LABEL, "operator": "Equal", "value": HEAD_NODES,
+                         "effect": "NoSchedule"}],
+    }
+    if gcs_redis_ca is not None:
+        container["volumeMounts"] = [{"name": "gcs-redis-ca", "mountPath": GCS_REDIS_CA_DIR,
+                                      "readOnly": True}]
+        spec["volumes"] = [{"name": "gcs-redis-ca", "configMap": {"name": gcs_redis_ca}}]
     return {
         "metadata": {
             "labels": pod_labels(name),
             # The cluster autoscaler must not move the head to pack nodes.
             "annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
         },
-        "spec": {"initContainers": [migrate], "containers": [container]},
+        "spec": spec,
     }
 
 
@@ -225,6 +306,7 @@ def _worker_template(settings: Settings, image: str, name: str, secret: str) -> 
         "spec": {
             "automountServiceAccountToken": False,
             "containers": [container],
+            "nodeSelector": {NODE_LABEL: WORKER_NODES},
             "topologySpreadConstraints": [spread],
         },
     }
@@ -309,6 +391,15 @@ def _pod_monitor(namespace: str, name: str, release: str) -> Manifest:
     }
 
 
+def _ca_config_map(namespace: str, name: str, config_map: str, pem: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": config_map, "namespace": namespace, "labels": pod_labels(name)},
+        "data": {GCS_REDIS_CA_KEY: pem},
+    }
+
+
 def _dashboard_config_map(namespace: str, name: str) -> Manifest:
     return {
         "apiVersion": "v1",
@@ -383,9 +474,13 @@ _Dumper.add_representer(str, _str_block)
 
 
 PRODUCTION = Settings(autoscale=True, autoscale_min_replicas=3, autoscale_max_replicas=100,
-                      queue_max_ongoing=12_000)
+                      queue_max_ongoing=12_000, replica_cpus=1.0, shard_cpus=1.0,
+                      hot_events=True)
 """The defaults of a cluster: Queue and Reservation replicas autoscale on the lines (the
-seed: min 3, max 100), and a Queue replica holds the sockets of its 10,000 waiting users."""
+seed: min 3, max 100), a Queue replica holds the sockets of its 10,000 waiting users, and a
+sale whose line outgrows its seat shards before it opens is re-planned over more of them.
+Every replica and shard asks Ray for one CPU, what a busy one uses (one Python process), so
+Ray's autoscaler adds worker pods for the CPU the load needs."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -397,7 +492,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     render.add_argument("--image", default=DEFAULT_IMAGE, help="the engine's container image")
     render.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="Kubernetes namespace")
     render.add_argument("--gcs-redis", default=DEFAULT_GCS_REDIS,
-                        help="host:port of the Redis that keeps Ray's GCS (fault tolerance)")
+                        help="the Redis that keeps Ray's GCS (fault tolerance): "
+                             "rediss://host:port (TLS) or redis://host:port "
+                             f"(default: {DEFAULT_GCS_REDIS})")
+    render.add_argument("--gcs-redis-ca", metavar="NAME",
+                        help="the ConfigMap of the CA certificates the GCS trusts over TLS, "
+                             f"written with the manifests (default: {DEFAULT_NAME}-gcs-redis-ca)")
+    render.add_argument("--gcs-redis-ca-file", metavar="PEM",
+                        help="CA certificates for that ConfigMap (default: Amazon Root CA 1-4, "
+                             "which ElastiCache's certificates chain to)")
     render.add_argument("--defaults", action="store_true",
                         help="render the default settings, not the environment's "
                              "(how kuberay/rayservice.yaml is made)")
@@ -405,11 +508,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = PRODUCTION if args.defaults else Settings.from_env(
             {**PRODUCTION.to_env(), **os.environ})
-    except SettingsError as exc:
+        ca_pem = None
+        if args.gcs_redis_ca_file:
+            with open(args.gcs_redis_ca_file) as f:
+                ca_pem = f.read()
+        text = render_yaml(settings, image=args.image, namespace=args.namespace,
+                           gcs_redis=args.gcs_redis, gcs_redis_ca=args.gcs_redis_ca,
+                           gcs_redis_ca_pem=ca_pem)
+    except (SettingsError, ValueError, OSError) as exc:
         print(f"tiketi: {exc}", file=sys.stderr)
         return 2
-    text = render_yaml(settings, image=args.image, namespace=args.namespace,
-                       gcs_redis=args.gcs_redis)
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)

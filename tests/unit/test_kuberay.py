@@ -1,36 +1,56 @@
 """The KubeRay manifests: the RayService is valid for KubeRay v1.7.0's CRD and uses no field the
-CRD does not know; its Serve config is valid for Ray Serve and carries no secret; the companions
-select the RayService's pods; and kuberay/rayservice.yaml is exactly a fresh render."""
+CRD does not know; its Serve config is valid for Ray Serve and carries no secret; its pods land
+on the node groups terraform/modules/eks makes for them; the GCS reaches its Redis over TLS; the
+companions select the RayService's pods; and kuberay/rayservice.yaml is exactly a fresh
+render."""
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import re
+import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from hcl2.api import load as load_hcl
+from ray._private.services import get_address
 from ray.serve.schema import ServeDeploySchema
 
 from api.catalog import SERVICES
+from engine.actors.config import DATABASE_ENV, REDIS_ENV
 from engine.serve.deploy import ha_proxy_environment, replica_env
 from engine.serve.kuberay import (
+    AMAZON_ROOT_CAS,
     GCS_REDIS_PASSWORD_KEY,
+    HEAD_NODES,
+    NODE_LABEL,
     PRODUCTION,
+    REDIS_CA_CERT_ENV,
     SECRET_ENV,
+    STORE_ENV,
+    WORKER_NODES,
+    amazon_root_cas,
+    gcs_redis_tls,
     main,
     ray_env,
     render_rayservice,
     render_yaml,
 )
 from engine.settings import Settings
+from tests.unit.test_terraform import NODE_OVERHEAD_VCPU, VCPUS, cpu, node_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "kuberay" / "rayservice.yaml"
 CRD = ROOT / "kuberay" / "crds" / "ray.io_rayservices.yaml"
+EKS = ROOT / "terraform" / "modules" / "eks" / "main.tf"
 
 Json = dict[str, Any]
 
@@ -103,7 +123,9 @@ def crd_errors(schema: Json, manifest: Json) -> list[str]:
 
 
 def manifests(settings: Settings | None = None, **kw: Any) -> dict[str, Json]:
-    return {m["kind"]: m for m in render_rayservice(settings or Settings(), **kw)}
+    """The rendered objects by kind, and the ConfigMaps by name."""
+    return {m["metadata"]["name"] if m["kind"] == "ConfigMap" else m["kind"]: m
+            for m in render_rayservice(settings or Settings(), **kw)}
 
 
 def test_the_rayservice_is_valid_for_the_crd_with_known_field_names_only(
@@ -146,6 +168,15 @@ def _ray_containers(service: Json) -> dict[str, Json]:
         "head": cluster["headGroupSpec"]["template"]["spec"]["containers"][0],
         "worker": cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0],
     }
+
+
+def _pod_specs(service: Json) -> dict[str, Json]:
+    """The head's pod spec and every worker group's, by group name."""
+    cluster = _cluster(service)
+    specs = {"head": cluster["headGroupSpec"]["template"]["spec"]}
+    for group in cluster["workerGroupSpecs"]:
+        specs[group["groupName"]] = group["template"]["spec"]
+    return specs
 
 
 def _pod_labels(service: Json) -> dict[str, dict[str, str]]:
@@ -198,6 +229,12 @@ def test_no_secret_value_appears_in_any_manifest() -> None:
         assert fragment not in text
 
 
+def _from_secret(container: Json) -> dict[str, str]:
+    """The container's environment variables filled from a Secret: name -> secret/key."""
+    return {e["name"]: f"{ref['name']}/{ref['key']}" for e in container.get("env", [])
+            if (ref := e.get("valueFrom", {}).get("secretKeyRef"))}
+
+
 def test_the_pods_take_every_secret_from_the_secret() -> None:
     service = manifests(secret="ticket-secrets")["RayService"]
     worker_env = {e["name"]: e for e in _ray_containers(service)["worker"]["env"]}
@@ -207,9 +244,26 @@ def test_the_pods_take_every_secret_from_the_secret() -> None:
     head = _cluster(service)["headGroupSpec"]["template"]["spec"]
     (migrate,) = head["initContainers"]
     assert migrate["command"] == ["tiketi", "migrate"]
-    assert {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in migrate["env"]} == {
-        "DATABASE_URL": "DATABASE_URL", "REDIS_URL": "REDIS_URL"}
-    assert not any(e["name"] in SECRET_ENV for e in _ray_containers(service)["head"]["env"])
+    assert _from_secret(migrate) == {"DATABASE_URL": "ticket-secrets/DATABASE_URL",
+                                     "REDIS_URL": "ticket-secrets/REDIS_URL"}
+    # The head hosts no replica: it needs the store URLs, not the signing or payment keys.
+    assert set(_from_secret(_ray_containers(service)["head"])) == {"DATABASE_URL", "REDIS_URL"}
+
+
+def test_every_ray_pod_has_the_store_urls_shards_read_from_their_environment() -> None:
+    """A shard gets no store URL from its creator when the creator has it in its environment
+    (Ray would keep it in the GCS, persisted in the GCS Redis): wherever Ray may run a shard or
+    a driver that creates one, the pod has both URLs from the Secret."""
+    assert STORE_ENV == (DATABASE_ENV, REDIS_ENV)
+    service = manifests(secret="ticket-secrets")["RayService"]
+    specs = _pod_specs(service)
+    assert len(specs) == 1 + len(_cluster(service)["workerGroupSpecs"])
+    for role, spec in specs.items():
+        ray_container = spec["containers"][0]
+        env = _from_secret(ray_container)
+        for key in STORE_ENV:
+            assert env.get(key) == f"ticket-secrets/{key}", role
+        assert not {e["name"] for e in ray_container["env"] if "value" in e} & set(STORE_ENV)
 
 
 def test_gcs_fault_tolerance_uses_the_external_redis_and_the_secret_password() -> None:
@@ -219,6 +273,169 @@ def test_gcs_fault_tolerance_uses_the_external_redis_and_the_secret_password() -
         "redisPassword": {"valueFrom": {"secretKeyRef": {
             "name": "tiketi-secrets", "key": GCS_REDIS_PASSWORD_KEY}}},
     }
+
+
+# --- the GCS Redis over TLS -----------------------------------------------------------------
+
+
+def test_ray_turns_tls_on_for_a_rediss_address_and_reads_the_ca_from_the_env_named() -> None:
+    assert get_address("rediss://gcs.internal:6379") == ("gcs.internal", "6379", True)
+    assert get_address("gcs.internal:6379")[2] is False
+    # RayConfig reads its entries from RAY_<name> when the process starts: a fresh one.
+    probe = "from ray._raylet import Config; print(Config.REDIS_CA_CERT().decode())"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env={**os.environ, REDIS_CA_CERT_ENV: "/etc/ca/probe.crt"},
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "/etc/ca/probe.crt"
+
+
+def test_the_production_gcs_redis_is_tls_with_the_ca_mounted_in_the_head(
+        crd_schema: Json) -> None:
+    rendered = manifests(PRODUCTION)
+    service = rendered["RayService"]
+    assert crd_errors(crd_schema, service) == []
+    cluster = _cluster(service)
+    assert cluster["gcsFaultToleranceOptions"]["redisAddress"] == "rediss://tiketi-gcs-redis:6379"
+    head = _pod_specs(service)["head"]
+    container = head["containers"][0]
+    ca_file = {e["name"]: e.get("value") for e in container["env"]}[REDIS_CA_CERT_ENV]
+    (mount,) = container["volumeMounts"]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in head["volumes"] if v["name"] == mount["name"]]
+    config_map = rendered[volume["configMap"]["name"]]
+    assert config_map["metadata"]["name"] == "tiketi-gcs-redis-ca"
+    (key,) = config_map["data"]
+    assert ca_file == f"{mount['mountPath']}/{key}"
+    assert config_map["data"][key] == amazon_root_cas()
+    for role, spec in _pod_specs(service).items():
+        if role != "head":  # the workers never talk to the GCS Redis
+            assert "volumes" not in spec
+            assert REDIS_CA_CERT_ENV not in {e["name"] for e in spec["containers"][0]["env"]}
+
+
+def test_the_ca_bundle_is_amazons_four_roots_and_loads_as_openssl_reads_it(
+        tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.crt"
+    bundle.write_text(amazon_root_cas())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=bundle)  # hiredis loads the file the same way
+    subjects = {dict(item[0] for item in cert["subject"])["commonName"]
+                for cert in context.get_ca_certs()}
+    assert subjects == set(AMAZON_ROOT_CAS)
+
+
+def test_a_plain_gcs_redis_gets_no_ca_and_bad_addresses_are_refused() -> None:
+    rendered = manifests(gcs_redis="redis://gcs.internal:6379")
+    assert not [m for m in rendered.values() if "gcs-redis-ca" in m["metadata"]["name"]]
+    head = _pod_specs(rendered["RayService"])["head"]
+    assert "volumes" not in head
+    assert REDIS_CA_CERT_ENV not in {e["name"] for e in head["containers"][0]["env"]}
+    assert gcs_redis_tls("rediss://gcs.internal:6379") is True
+    assert gcs_redis_tls("gcs.internal:6379") is False
+    for bad in ("gcs.internal", "rediss://:pw@gcs.internal:6379", "https://gcs.internal:6379",
+                "rediss://gcs.internal:6379/0", "rediss://gcs.internal:port"):
+        with pytest.raises(ValueError, match="GCS Redis address"):
+            render_rayservice(Settings(), gcs_redis=bad)
+
+
+def test_the_ca_config_map_can_be_renamed_and_refilled(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    pem = tmp_path / "private-ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIfake\n-----END CERTIFICATE-----\n")
+    assert main(["render", "--defaults", "--gcs-redis", "rediss://redis.example:6380",
+                 "--gcs-redis-ca", "corp-ca", "--gcs-redis-ca-file", str(pem)]) == 0
+    docs = {f"{d['kind']}/{d['metadata']['name']}": d
+            for d in yaml.safe_load_all(capsys.readouterr().out)}
+    assert docs["ConfigMap/corp-ca"]["data"] == {"ca.crt": pem.read_text()}
+    service = docs["RayService/tiketi"]
+    head = _pod_specs(service)["head"]
+    assert head["volumes"] == [{"name": "gcs-redis-ca", "configMap": {"name": "corp-ca"}}]
+    assert _cluster(service)["gcsFaultToleranceOptions"]["redisAddress"] == (
+        "rediss://redis.example:6380")
+    assert main(["render", "--defaults", "--gcs-redis", "rediss://:pw@redis.example:6380"]) == 2
+    assert "GCS Redis address" in capsys.readouterr().err
+
+
+# --- where the pods run: the EKS node groups ------------------------------------------------
+
+K8S_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute",
+              "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+
+
+def eks_nodes() -> dict[str, Json]:
+    """Each node group of terraform/modules/eks/main.tf with the Kubernetes labels and taints
+    its nodes get, evaluated from the parsed HCL for each key of `local.node_groups`."""
+    with EKS.open() as f:
+        parsed = load_hcl(f)
+    groups: Json = next(item["node_groups"] for item in parsed["locals"]
+                        if "node_groups" in item)
+    (resource,) = [r["aws_eks_node_group"]["this"] for r in parsed["resource"]
+                   if "aws_eks_node_group" in r]
+    assert resource["for_each"] == "${local.node_groups}"
+    (dynamic,) = resource["dynamic"]
+    taint = dynamic["taint"]
+    assert taint["for_each"] == "${each.value.taints}"
+    assert taint["content"] == [{f: f"${{taint.value.{f}}}" for f in ("key", "value", "effect")}]
+    nodes = {}
+    for group, body in groups.items():
+        labels = {}
+        for key, expr in resource["labels"].items():
+            if m := re.fullmatch(r'\$\{trimprefix\(each\.key, "([^"]*)"\)\}', expr):
+                labels[key] = group.removeprefix(m.group(1))
+            else:
+                assert "${" not in expr, f"cannot evaluate the label {key} = {expr}"
+                labels[key] = expr
+        taints = [{**t, "effect": K8S_EFFECT[t["effect"]]} for t in body["taints"]]
+        nodes[group] = {"labels": labels, "taints": taints}
+    return nodes
+
+
+def _tolerates(tolerations: list[Json], taint: Json) -> bool:
+    for t in tolerations:
+        if t.get("effect") not in (None, "", taint["effect"]):
+            continue
+        if t.get("operator", "Equal") == "Exists":
+            if t.get("key") in (None, "", taint["key"]):
+                return True
+        elif t.get("key") == taint["key"] and t.get("value", "") == taint["value"]:
+            return True
+    return False
+
+
+def _schedulable(spec: Json, node: Json) -> bool:
+    """What the Kubernetes scheduler decides from the pod's nodeSelector and tolerations."""
+    selected = all(node["labels"].get(k) == v for k, v in spec.get("nodeSelector", {}).items())
+    return selected and all(_tolerates(spec.get("tolerations", []), taint)
+                            for taint in node["taints"]
+                            if taint["effect"] in ("NoSchedule", "NoExecute"))
+
+
+def test_the_head_runs_on_the_head_nodes_and_the_workers_on_the_worker_nodes() -> None:
+    nodes = eks_nodes()
+    assert set(nodes) == {"ray-head", "ray-workers"}
+    assert nodes["ray-head"]["labels"] == {NODE_LABEL: HEAD_NODES}
+    assert nodes["ray-head"]["taints"] == [
+        {"key": NODE_LABEL, "value": HEAD_NODES, "effect": "NoSchedule"}]
+    assert nodes["ray-workers"] == {"labels": {NODE_LABEL: WORKER_NODES}, "taints": []}
+    for service in (manifests()["RayService"], manifests(PRODUCTION)["RayService"]):
+        for role, spec in _pod_specs(service).items():
+            where = {group for group, node in nodes.items() if _schedulable(spec, node)}
+            assert where == {"ray-head" if role == "head" else "ray-workers"}, role
+
+
+def test_two_heads_fit_on_the_head_node_while_an_upgrade_runs_a_new_cluster() -> None:
+    """`upgradeStrategy: NewCluster` starts the new cluster's head beside the old one, and
+    the head's node group has one node."""
+    service = manifests(PRODUCTION)["RayService"]
+    cluster = _cluster(service)
+    assert service["spec"]["upgradeStrategy"] == {"type": "NewCluster"}
+    head = cluster["headGroupSpec"]["template"]["spec"]
+    one = sum(cpu(c["resources"]["requests"]["cpu"]) for c in head["containers"])
+    one += cpu(cluster["autoscalerOptions"]["resources"]["requests"]["cpu"])
+    group = node_groups()["ray-head"]
+    usable = VCPUS[group["types"][0]] - NODE_OVERHEAD_VCPU
+    assert math.floor(usable / one) * group["max"] >= 2, (
+        f"two heads of {one} vCPU each, {usable} vCPU on each of {group['max']} head nodes")
 
 
 def test_the_in_tree_autoscaler_scales_the_worker_group() -> None:
@@ -270,7 +487,7 @@ def test_every_manifest_names_its_kind_and_the_namespace_and_image_given() -> No
                                  namespace="ticketing")
     assert [(m["apiVersion"], m["kind"]) for m in rendered] == [
         ("ray.io/v1", "RayService"), ("policy/v1", "PodDisruptionBudget"),
-        ("monitoring.coreos.com/v1", "PodMonitor"), ("v1", "ConfigMap")]
+        ("monitoring.coreos.com/v1", "PodMonitor"), ("v1", "ConfigMap"), ("v1", "ConfigMap")]
     for manifest in rendered:
         assert manifest["metadata"]["name"] and manifest["metadata"]["namespace"] == "ticketing"
     service = rendered[0]
@@ -305,7 +522,7 @@ def test_the_pod_monitor_scrapes_ray_and_haproxy_on_every_pod() -> None:
 
 
 def test_the_dashboard_charts_the_engine_and_serve_metrics() -> None:
-    config_map = manifests()["ConfigMap"]
+    config_map = manifests()["tiketi-grafana-dashboard"]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     (text,) = config_map["data"].values()
     dashboard = json.loads(text)
@@ -360,3 +577,53 @@ def test_a_cluster_autoscales_the_queue_and_reservation_deployments_on_the_lines
     seats = deployments["seats"]["autoscaling_config"]["policy"]
     assert seats["policy_kwargs"]["metric"] == "active_users"
     assert deployments["queue"]["max_ongoing_requests"] >= 10_000  # a socket per waiting user
+
+
+# --- what Ray's autoscaler provisions by ----------------------------------------------------
+
+
+def _deployments(service: Json) -> dict[str, Json]:
+    config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    return {a["name"]: a["deployments"][0] for a in config["applications"]}
+
+
+def test_in_production_every_replica_and_shard_asks_one_cpu() -> None:
+    service = manifests(PRODUCTION)["RayService"]
+    deployments = _deployments(service)
+    assert set(deployments) == {s.name for s in SERVICES}
+    for name, deployment in deployments.items():
+        assert deployment["ray_actor_options"] == {"num_cpus": 1.0}, name
+    config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    for app in config["applications"]:  # the replicas create shards with these settings
+        assert app["args"]["env"]["TIKETI_SHARD_CPUS"] == "1.0"
+        assert app["args"]["env"]["TIKETI_REPLICA_CPUS"] == "1.0"
+
+
+def test_a_worker_offers_ray_the_cpus_of_its_pod() -> None:
+    cluster = _cluster(manifests(PRODUCTION)["RayService"])
+    assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    for group in cluster["workerGroupSpecs"]:
+        (container,) = group["template"]["spec"]["containers"]
+        limit = container["resources"]["limits"]["cpu"]
+        assert cpu(group["rayStartParams"]["num-cpus"]) == cpu(limit)
+
+
+def test_the_production_replicas_fit_the_worker_group_from_floor_to_ceiling() -> None:
+    """Every replica's CPU ask: at the autoscaled deployments' minimum the group's minimum pods
+    hold them all, and at their maximum its maximum pods hold them with room for shards."""
+    service = manifests(PRODUCTION)["RayService"]
+    (group,) = _cluster(service)["workerGroupSpecs"]
+    per_pod = cpu(group["rayStartParams"]["num-cpus"])
+    floor = ceiling = 0.0
+    for deployment in _deployments(service).values():
+        ask = deployment["ray_actor_options"]["num_cpus"]
+        assert ask <= per_pod
+        bounds = deployment.get("autoscaling_config")
+        low = bounds["min_replicas"] if bounds else deployment["num_replicas"]
+        high = bounds["max_replicas"] if bounds else deployment["num_replicas"]
+        floor += low * ask
+        ceiling += high * ask
+    assert (floor, ceiling) == (13, 207)  # the figures kuberay/README.md reasons with
+    assert floor <= group["minReplicas"] * per_pod
+    shards_of_an_event = (PRODUCTION.shards_per_event + 1) * PRODUCTION.shard_cpus
+    assert ceiling + 10 * shards_of_an_event <= group["maxReplicas"] * per_pod

@@ -7,9 +7,10 @@ where the secrets come from, and the node groups. Values are followed from a mod
 `var.x` to the root module's call and from there to the root variable's default, so the
 assertions hold for the configuration as deployed with the defaults (the seed's figures).
 
-Then `terraform fmt -check`, checkov (when installed), `terraform validate` of the modules
-whose providers are in a local provider mirror, and the contract with the rendered RayService
-manifest (kuberay/rayservice.yaml): the secret it reads, the Serve port, the node sizes.
+Then `terraform fmt -check`, checkov (the one TIKETI_CHECKOV names; `make test` installs it in
+.venv-checkov/), `terraform validate` of the modules whose providers are in a local provider
+mirror, and the contract with the rendered RayService manifest (kuberay/rayservice.yaml): the
+secret it reads, the Serve port, the node sizes.
 """
 
 from __future__ import annotations
@@ -611,14 +612,18 @@ def test_checkov_passes() -> None:
     checkov = checkov_binary()
     if checkov is None:
         pytest.skip(
-            "checkov is not in .venv: every checkov 3.x pins packaging<24 and ray 2.60 needs "
-            "packaging>=24.2, so it cannot share the lock; install it in its own venv and set "
-            "TIKETI_CHECKOV=/path/to/checkov to run this test (terraform/README.md)"
+            "TIKETI_CHECKOV is not set: checkov cannot share .venv (every checkov 3.x pins "
+            "packaging<24, ray 2.60 needs packaging>=24.2), so `make test` installs it in "
+            ".venv-checkov/ from requirements-checkov.lock and sets TIKETI_CHECKOV; to run this "
+            "test directly: make .venv-checkov/.installed && "
+            "TIKETI_CHECKOV=.venv-checkov/bin/checkov pytest ..."
         )
+    assert Path(checkov).is_file(), f"TIKETI_CHECKOV={checkov} is not a file"
     result = subprocess.run(
         [checkov, "-d", str(TF), "--framework", "terraform", "--skip-download", "-o", "json"],
         capture_output=True, text=True, timeout=600, check=False,
     )
+    assert result.stdout.strip(), f"checkov wrote no report:\n{result.stderr}"
     report = json.loads(result.stdout)
     report = report[0] if isinstance(report, list) else report
     summary = report["summary"]

@@ -108,7 +108,7 @@ resource "aws_secretsmanager_secret_version" "gcs_redis" {
     auth_token         = random_password.gcs_redis.result
     GCS_REDIS_PASSWORD = random_password.gcs_redis.result
     # For the RayService's gcsFaultToleranceOptions.redisAddress (with
-    # RAY_REDIS_CA_CERT=/etc/ssl/certs/ca-certificates.crt on the head).
+    # the Amazon root CAs that `tiketi kuberay render` mounts on the head).
     REDIS_ADDRESS = "rediss://${var.gcs_redis_host}:${var.redis_port}"
   })
 }
