@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from api.audit import AuditLog
 from api.ratelimit import RateLimiter
 from api.security.tokens import Claims, TokenService
 from api.security.verified import VerifiedTokens
 from engine.settings import Settings
+from engine.store.redis_client import RedisClient
 
 
 class EngineGateway(Protocol):
@@ -23,9 +23,11 @@ class EngineGateway(Protocol):
 
     async def queue(self, event_id: str) -> Any: ...  # engine.actors.router.EventQueue
 
-    async def open_event(self, event_id: str, shard_count: int) -> None: ...
+    async def open_event(self, event_id: str, shard_count: int,
+                         generation: int = 0) -> None: ...
 
-    async def close_event(self, event_id: str, shard_count: int) -> None: ...
+    async def close_event(self, event_id: str, shard_count: int,
+                          generation: int = 0) -> None: ...
 
 
 @dataclass
@@ -33,7 +35,7 @@ class ApiContext:
     settings: Settings
     tokens: TokenService
     db: asyncpg.Pool
-    redis: aioredis.Redis
+    redis: RedisClient
     engine: EngineGateway
     audit: AuditLog
     limiter: RateLimiter | None = None

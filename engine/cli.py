@@ -117,7 +117,7 @@ async def _serve(
         await conn.close()
     if demo is not None:
         event, created = demo
-        await directory.open_event(str(event.id), event.shard_count)
+        await directory.open_event(str(event.id), event.shard_count, event.plan_generation)
         events.append({
             "id": str(event.id), "title": event.title, "created": created,
             "seats": event.seat_count, "standing": event.ga_quantity,

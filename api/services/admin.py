@@ -277,7 +277,7 @@ async def create(call: Call[ApiContext]) -> EventDetail:
             shard_count=body.shard_count, settings=body.sale.settings(), slug=body.slug,
             description=body.description)
         event, status = await catalog_repo.get_event_with_status(conn, event.id)
-    await call.ctx.engine.open_event(str(event.id), event.shard_count)
+    await call.ctx.engine.open_event(str(event.id), event.shard_count, event.plan_generation)
     await _invalidate(call.ctx)
     return detail(event, status, venue)
 
@@ -342,7 +342,8 @@ async def delete(call: Call[ApiContext]) -> Response:
         if await catalog_repo.has_reservations(conn, event_id):
             raise Conflict("the event has pending or confirmed reservations",
                            code="EVENT_IN_USE")
-        await call.ctx.engine.close_event(str(event_id), event.shard_count)
+        await call.ctx.engine.close_event(str(event_id), event.shard_count,
+                                           event.plan_generation)
         await catalog_repo.delete_event(conn, event_id)
     await _invalidate(call.ctx)
     return Response(status_code=204)

@@ -206,10 +206,13 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
 
 
 async def start(ctx: ApiContext) -> None:
+    from engine.serve.hot_events import start_hot_event_watcher
+
     board = QueueBoard(ctx)
     await board.start()
     ctx.extras["queue_board"] = board
     ctx.closers.append(board.close)
+    await start_hot_event_watcher(ctx)
 
 
 ENDPOINTS = [

@@ -2,7 +2,11 @@
 `BackOnSale` events (scope "*": nothing left to hold, or something again) to their Redis
 streams; Event replicas read them through one consumer group, so each is handled once. On
 either, the event's availability over all its shards decides its status in PostgreSQL, and
-the catalogue cache is invalidated when it changes."""
+the catalogue cache is invalidated when it changes.
+
+Each stream has its shard's hash tag (it is written in the journal's script), so on a Redis
+Cluster one XREADGROUP cannot read them all: the streams are read per hash slot, without
+blocking (the loop's pause paces them)."""
 
 from __future__ import annotations
 
@@ -13,22 +17,28 @@ import uuid
 from typing import Any, cast
 from uuid import UUID
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from api.cache import CatalogCache
 from api.context import ApiContext
+from engine.actors.config import ShardConfig
 from engine.store import catalog_repo, events_repo, outbox_repo
 from engine.store.journal import unpack
+from engine.store.redis_client import REDIS_ERRORS, same_slot_groups
 
 log = logging.getLogger(__name__)
 
 GROUP = "catalog"
 Replies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 SCAN_EVERY_S = 2.0
+READ_CONCURRENCY = 8  # slots read at once, when the streams span several (a cluster)
+_TROUBLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError)
 
 
-def events_stream(namespace: str, event_id: str, shard: int) -> str:
-    return f"{namespace}:{{{event_id}:seats:{shard}}}:events"
+def events_stream(namespace: str, event_id: str, shard: int, generation: int = 0) -> str:
+    """The stream of a seat shard's domain events (its journal's `events` key)."""
+    journal = ShardConfig(event_id, shard, None, None, generation=generation).seat_journal
+    return f"{namespace}:{{{journal}}}:events"
 
 
 class SoldOutWatcher:
@@ -53,7 +63,7 @@ class SoldOutWatcher:
             try:
                 await self._discover()
                 await self._read()
-            except (RedisError, OSError) as exc:
+            except _TROUBLE as exc:
                 log.warning("sold-out watcher: %s", exc)
             except Exception:
                 log.exception("sold-out watcher failed")
@@ -65,7 +75,8 @@ class SoldOutWatcher:
                 statuses=("upcoming", "on_sale", "sold_out"), page_size=100))
         for event, _ in rows:
             for shard in range(event.shard_count):
-                key = events_stream(self._ctx.settings.namespace, str(event.id), shard)
+                key = events_stream(self._ctx.settings.namespace, str(event.id), shard,
+                                    event.plan_generation)
                 if key in self._streams:
                     continue
                 # From the stream's start: what happened before discovery counts too (a
@@ -77,10 +88,19 @@ class SoldOutWatcher:
     async def _read(self) -> None:
         if not self._streams:
             return
-        replies = cast(Replies, await self._ctx.redis.xreadgroup(
-            GROUP, self._consumer, {k: ">" for k in self._streams}, count=500, block=1000))
+        groups = same_slot_groups(self._ctx.redis, self._streams)
+        if len(groups) == 1:
+            replies = await self._read_group(groups[0], block_ms=1000)
+        else:
+            gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+            async def read(keys: list[str]) -> Replies:
+                async with gate:
+                    return await self._read_group(keys, block_ms=None)
+
+            replies = [r for rs in await asyncio.gather(*map(read, groups)) for r in rs]
         touched: set[str] = set()
-        for key, messages in replies or []:
+        for key, messages in replies:
             stream = key.decode() if isinstance(key, bytes) else key
             ids = []
             for message_id, fields in messages:
@@ -91,6 +111,12 @@ class SoldOutWatcher:
                 await self._ctx.redis.xack(stream, GROUP, *ids)
         for event_id in touched:
             await self.recheck(event_id)
+
+    async def _read_group(self, keys: list[str], *, block_ms: int | None) -> Replies:
+        """New messages of streams in one hash slot."""
+        replies = cast(Replies, await self._ctx.redis.xreadgroup(
+            GROUP, self._consumer, dict.fromkeys(keys, ">"), count=500, block=block_ms))
+        return replies or []
 
     async def recheck(self, event_id: str) -> None:
         seats = await self._ctx.engine.seats(event_id)

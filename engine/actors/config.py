@@ -29,6 +29,7 @@ class ShardConfig:
     queue_publish_s: float = 0.25
     log_level: str = "INFO"
     redis_cluster: bool = False
+    generation: int = 0
 
     @classmethod
     def from_settings(
@@ -59,7 +60,9 @@ class ShardConfig:
 
     @property
     def seat_journal(self) -> str:
-        return f"{self.event_id}:seats:{self.shard}"
+        if self.generation == 0:
+            return f"{self.event_id}:seats:{self.shard}"
+        return f"{self.event_id}:seats:g{self.generation}:{self.shard}"
 
     @property
     def queue_journal(self) -> str:

@@ -1,12 +1,17 @@
 """Creates and finds an event's shards: K seat shards (sections split by `plan_shards`) and
-one queue shard, as named, detached Ray actors that restart when they crash."""
+one queue shard, as named, detached Ray actors that restart when they crash.
+
+Seat shards belong to a plan generation (`events.plan_generation`): a plan widened before
+the sale opens gets new actor names and journals, so its shards never meet the state of the
+plan they replace, which `retire_seats` stops and deletes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
@@ -33,10 +38,13 @@ class EventShards:
     event_id: str
     seats: tuple[Handle, ...]
     queue: Handle
+    generation: int = 0
 
 
-def seat_actor_name(event_id: str, shard: int) -> str:
-    return f"seats:{event_id}:{shard}"
+def seat_actor_name(event_id: str, shard: int, generation: int = 0) -> str:
+    if generation == 0:
+        return f"seats:{event_id}:{shard}"
+    return f"seats:{event_id}:g{generation}:{shard}"
 
 
 def queue_actor_name(event_id: str) -> str:
@@ -56,20 +64,20 @@ class ShardDirectory:
         self._options = {**SHARD_OPTIONS, "num_cpus": shard_cpus, "namespace": namespace}
         self._cache: dict[str, EventShards] = {}
 
-    async def open_event(self, event_id: str, shard_count: int) -> tuple[EventShards,
-                                                                         list[dict[str, Any]]]:
+    async def open_event(self, event_id: str, shard_count: int, generation: int = 0
+                         ) -> tuple[EventShards, list[dict[str, Any]]]:
         """Creates the event's shards if they do not exist and waits until all have restored
         their state; returns the handles and what each seat shard reported."""
         seats = tuple(
-            self._spawn(RemoteSeatShard, seat_actor_name(event_id, k),
-                        self._config_for(event_id, k))
+            self._spawn(RemoteSeatShard, seat_actor_name(event_id, k, generation),
+                        replace(self._config_for(event_id, k), generation=generation))
             for k in range(shard_count)
         )
         queue = self._spawn(RemoteQueueShard, queue_actor_name(event_id),
                             self._config_for(event_id, -1))
         infos: list[dict[str, Any]] = await asyncio.gather(*(h.ready.remote() for h in seats))
         await queue.ready.remote()
-        shards = EventShards(event_id, seats, queue)
+        shards = EventShards(event_id, seats, queue, generation)
         self._cache[event_id] = shards
         return shards, list(infos)
 
@@ -78,22 +86,49 @@ class ShardDirectory:
             config)
         return handle
 
-    def find_event(self, event_id: str, shard_count: int) -> EventShards:
+    def find_event(self, event_id: str, shard_count: int, generation: int = 0) -> EventShards:
         """The handles of an event's running shards (raises ValueError if they are absent)."""
         cached = self._cache.get(event_id)
-        if cached is not None and len(cached.seats) == shard_count:
+        if cached is not None and cached.generation == generation and (
+                len(cached.seats) == shard_count):
             return cached
-        seats = tuple(ray.get_actor(seat_actor_name(event_id, k), namespace=self.namespace)
+        seats = tuple(ray.get_actor(seat_actor_name(event_id, k, generation),
+                                    namespace=self.namespace)
                       for k in range(shard_count))
         queue = ray.get_actor(queue_actor_name(event_id), namespace=self.namespace)
-        shards = EventShards(event_id, seats, queue)
+        shards = EventShards(event_id, seats, queue, generation)
         self._cache[event_id] = shards
         return shards
 
-    async def close_event(self, event_id: str, shard_count: int) -> None:
+    async def retire_seats(self, event_id: str, generation: int, shard_count: int,
+                           wait_s: float = 30.0) -> list[str]:
+        """Stops the seat shards of one plan generation for good, running or not, waits
+        until their names are free, and returns their journal names (for the caller to
+        delete once nothing can write them)."""
+        if self._cache.get(event_id, None) is not None and (
+                self._cache[event_id].generation == generation):
+            del self._cache[event_id]
+        for k in range(shard_count):
+            name = seat_actor_name(event_id, k, generation)
+            try:
+                handle = ray.get_actor(name, namespace=self.namespace)
+            except ValueError:
+                continue
+            ray.kill(handle, no_restart=True)
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                try:
+                    ray.get_actor(name, namespace=self.namespace)
+                except ValueError:
+                    break
+                await asyncio.sleep(0.1)
+        return [replace(self._config_for(event_id, k), generation=generation).seat_journal
+                for k in range(shard_count)]
+
+    async def close_event(self, event_id: str, shard_count: int, generation: int = 0) -> None:
         """Stops the event's shards for good (their journals stay in Redis)."""
         try:
-            shards = self.find_event(event_id, shard_count)
+            shards = self.find_event(event_id, shard_count, generation)
         except ValueError:
             return
         for handle in (*shards.seats, shards.queue):

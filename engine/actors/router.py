@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from ray.exceptions import ActorDiedError
 
 from engine.actors.coalesce import Callers
 from engine.actors.directory import EventShards, Handle
@@ -39,6 +41,8 @@ from engine.core.ledger import home_shard
 from engine.core.waiting_room import QueueStatus, QueueSummary
 
 QUOTA_GRACE_S = 60.0
+
+T = TypeVar("T")
 
 
 def hold_digest(user: str, key: str) -> str:
@@ -81,9 +85,14 @@ def _combine(views: Sequence[HoldView], status: str) -> HoldView:
 
 
 class EventSeats:
-    def __init__(self, shards: EventShards, infos: Sequence[dict[str, Any]]) -> None:
-        """`infos` are what each seat shard's `ready()` reported, in shard order."""
+    def __init__(self, shards: EventShards, infos: Sequence[dict[str, Any]],
+                 on_dead: Callable[[], None] | None = None) -> None:
+        """`infos` are what each seat shard's `ready()` reported, in shard order. `on_dead`
+        is told when a shard has stopped for good (its plan was replaced, or the event
+        closed), so the owner can open the event's current shards."""
         self.event_id = shards.event_id
+        self.shards = shards
+        self._on_dead = on_dead
         self._shards = shards.seats
         self._callers = Callers(shards.seats)
         self.shard_count = len(shards.seats)
@@ -211,11 +220,13 @@ class EventSeats:
     async def hold_part_views(self, hold_id: str) -> list[tuple[int, HoldView]]:
         """Each part of a hold with the shard that has it."""
         parts = hold_parts(hold_id, self.shard_count)
-        return [(k, _result(await self._shards[k].hold_info.remote(part))) for k, part in parts]
+        return [(k, _result(await self._watch(self._shards[k].hold_info.remote(part))))
+                for k, part in parts]
 
     async def hold_info(self, hold_id: str) -> HoldView:
         parts = hold_parts(hold_id, self.shard_count)
-        views = [_result(await self._shards[k].hold_info.remote(part)) for k, part in parts]
+        views = [_result(await self._watch(self._shards[k].hold_info.remote(part)))
+                 for k, part in parts]
         return _combine(views, views[0].status)
 
     async def broadcast(self, cmd: tuple[Any, ...]) -> list[Any]:
@@ -229,8 +240,8 @@ class EventSeats:
 
     async def availability(self) -> dict[str, Any]:
         """Counts per section and grade and per ticket type, over all shards."""
-        parts: list[dict[str, Any]] = await asyncio.gather(
-            *(s.availability.remote() for s in self._shards))
+        parts: list[dict[str, Any]] = await self._watch(asyncio.gather(
+            *(s.availability.remote() for s in self._shards)))
         merged: dict[str, Any] = {"sections": {}, "ticket_types": {}, "totals": {}}
         for part in parts:
             merged["sections"].update(part["sections"])
@@ -241,15 +252,23 @@ class EventSeats:
 
     async def seat_states(self) -> dict[str, int]:
         """Every seat's status: 0 available, 1 held, 2 sold."""
-        parts: list[tuple[list[str], bytes]] = await asyncio.gather(
-            *(s.seat_states.remote() for s in self._shards))
+        parts: list[tuple[list[str], bytes]] = await self._watch(asyncio.gather(
+            *(s.seat_states.remote() for s in self._shards)))
         return {sid: state for ids, states in parts for sid, state in zip(ids, states,
                                                                           strict=True)}
 
     # ------------------------------------------------------------------ plumbing
 
     async def _call(self, k: int, cmd: tuple[Any, ...]) -> Any:
-        return await self._callers[k].call(cmd)
+        return await self._watch(self._callers[k].call(cmd))
+
+    async def _watch(self, pending: Awaitable[T]) -> T:
+        try:
+            return await pending
+        except ActorDiedError:
+            if self._on_dead is not None:
+                self._on_dead()
+            raise
 
     def _home(self, user: str) -> int:
         return home_shard(user, self.shard_count)

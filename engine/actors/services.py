@@ -14,8 +14,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from uuid import UUID
 
-import redis.asyncio as aioredis
-
 from engine.actors.config import ShardConfig, queue_summary_key
 from engine.actors.host import ShardHost, ShardState, ShellClock
 from engine.actors.metrics import ShardMetrics, report_queue, report_seats
@@ -28,6 +26,7 @@ from engine.store import events_repo, reservations_repo
 from engine.store.journal import ShardJournal, pack
 from engine.store.pool import connect
 from engine.store.records import EventRecord
+from engine.store.redis_client import connect_redis
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class _Service:
     def __init__(self, config: ShardConfig, on_fatal: Callable[[BaseException], None]) -> None:
         self.config = config
         self.clock = ShellClock()
-        self.redis = aioredis.Redis.from_url(config.redis())
+        self.redis = connect_redis(config.redis(), cluster=config.redis_cluster)
         self._on_fatal = on_fatal
         self._tasks: list[asyncio.Task[None]] = []
         self.host: ShardHost | None = None

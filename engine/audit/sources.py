@@ -6,7 +6,6 @@ from __future__ import annotations
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from engine.actors.config import ShardConfig
 from engine.audit.checks import AuditInput, PaymentRow, ReservationRow, SeatItem, ShardView
@@ -14,6 +13,7 @@ from engine.audit.rebuild import rebuild_seat_shard, shard_view
 from engine.core.inventory import HoldPolicy
 from engine.store import events_repo
 from engine.store.journal import Recovered, ShardJournal
+from engine.store.redis_client import RedisClient
 
 _SEAT_ITEMS = """
 SELECT i.reservation_id, i.seat_id, i.shard, i.hold_id, r.status
@@ -43,7 +43,7 @@ class UnknownEvent(LookupError):
 
 
 async def read_input(
-    conn: asyncpg.Connection, redis: aioredis.Redis, namespace: str, event_id: UUID
+    conn: asyncpg.Connection, redis: RedisClient, namespace: str, event_id: UUID
 ) -> AuditInput:
     """Everything the checks need. Run it in one read-only REPEATABLE READ transaction so
     the database side is one consistent snapshot."""
@@ -52,7 +52,7 @@ async def read_input(
         raise UnknownEvent(f"no event {event_id}")
     policy = event.settings.hold_policy()
     shards = [
-        await read_shard(conn, redis, namespace, event_id, k, policy)
+        await read_shard(conn, redis, namespace, event_id, k, policy, event.plan_generation)
         for k in range(event.shard_count)
     ]
     items = await conn.fetch(_SEAT_ITEMS, event_id)
@@ -83,16 +83,17 @@ async def read_input(
 
 async def read_shard(
     conn: asyncpg.Connection,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     namespace: str,
     event_id: UUID,
     shard: int,
     policy: HoldPolicy,
+    generation: int = 0,
 ) -> ShardView:
     """One seat shard as a restart would rebuild it from Redis, before reconciliation."""
     venue = await events_repo.load_venue(conn, event_id, shard=shard)
     name = ShardConfig(str(event_id), shard, database_url="", redis_url="",
-                       namespace=namespace).seat_journal
+                       namespace=namespace, generation=generation).seat_journal
     journal = ShardJournal(redis, namespace, name)
     recovered = await recover_whole(journal)
     if recovered is None:

@@ -11,8 +11,12 @@ the replicas do not fit."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from engine.actors.config import queue_summary_key
+from engine.core.waiting_room import QueueSummary
+from engine.store.journal import unpack
 
 WAITING = "waiting_users"
 ADMITTED = "active_users"
@@ -95,26 +99,27 @@ def autoscaling_config(metric: str, users_per_replica: int, *, min_replicas: int
     }
 
 
+async def line_summaries(redis: Any, namespace: str, event_ids: Sequence[str]
+                         ) -> list[QueueSummary | None]:
+    """The summaries the events' queue shards last published to Redis (None: none yet)."""
+    # One GET per line, not MGET: each summary key has its own hash tag (Redis Cluster slot).
+    pipe = redis.pipeline(transaction=False)
+    for event_id in event_ids:
+        pipe.get(queue_summary_key(namespace, event_id))
+    raws = await pipe.execute() if event_ids else []
+    return [None if raw is None else QueueSummary.from_list(unpack(raw)) for raw in raws]
+
+
 async def line_totals(db: Any, redis: Any, namespace: str) -> dict[str, float]:
     """Users waiting (and admitted) in the lines of every event on sale, from the summaries
     the queue shards publish to Redis: what a Queue or Reservation replica reports to Serve
     through `record_autoscaling_stats`."""
-    from engine.actors.config import queue_summary_key
-    from engine.core.waiting_room import QueueSummary
-    from engine.store.journal import unpack
-
     async with db.acquire() as conn:
         rows = await conn.fetch(
             "SELECT id FROM events WHERE status IN ('upcoming', 'on_sale', 'sold_out')")
-    keys = [queue_summary_key(namespace, str(r["id"])) for r in rows]
     waiting = active = 0
-    # One GET per line, not MGET: each summary key has its own hash tag (Redis Cluster slot).
-    pipe = redis.pipeline(transaction=False)
-    for key in keys:
-        pipe.get(key)
-    for raw in await pipe.execute() if keys else []:
-        if raw is not None:
-            summary = QueueSummary.from_list(unpack(raw))
+    for summary in await line_summaries(redis, namespace, [str(r["id"]) for r in rows]):
+        if summary is not None:
             waiting += summary.waiting + summary.prequeue
             active += summary.active
     return {WAITING: float(waiting), ADMITTED: float(active)}

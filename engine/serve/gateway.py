@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.actors.config import ShardConfig
-from engine.actors.directory import ShardDirectory
+from engine.actors.directory import EventShards, ShardDirectory
 from engine.actors.router import EventQueue, EventSeats
 from engine.settings import Settings
 from engine.store import events_repo
@@ -48,17 +48,23 @@ class RayEngine:
             queue = self._queues[event_id]
         return queue
 
-    async def open_event(self, event_id: str, shard_count: int) -> None:
-        shards, infos = await self.directory.open_event(event_id, shard_count)
-        self._seats[event_id] = EventSeats(shards, infos)
+    async def open_event(self, event_id: str, shard_count: int, generation: int = 0) -> None:
+        shards, infos = await self.directory.open_event(event_id, shard_count, generation)
+        self._seats[event_id] = EventSeats(shards, infos,
+                                           on_dead=lambda: self.forget(event_id, shards))
         self._queues[event_id] = EventQueue(shards.queue)
 
-    async def close_event(self, event_id: str, shard_count: int) -> None:
+    async def close_event(self, event_id: str, shard_count: int, generation: int = 0) -> None:
         self._seats.pop(event_id, None)
         self._queues.pop(event_id, None)
-        await self.directory.close_event(event_id, shard_count)
+        await self.directory.close_event(event_id, shard_count, generation)
 
-    def forget(self, event_id: str) -> None:
+    def forget(self, event_id: str, shards: EventShards | None = None) -> None:
+        """Drops the event's routers (the next request opens them anew from PostgreSQL);
+        with `shards`, only if they are still the ones in use."""
+        seats = self._seats.get(event_id)
+        if shards is not None and (seats is None or seats.shards is not shards):
+            return
         self._seats.pop(event_id, None)
         self._queues.pop(event_id, None)
 
@@ -83,4 +89,4 @@ class RayEngine:
             event = await events_repo.get_event(conn, uid)
         if event.status not in OPEN_STATUSES:
             raise NotFound(f"event {event_id} is {event.status}")
-        await self.open_event(event_id, event.shard_count)
+        await self.open_event(event_id, event.shard_count, event.plan_generation)

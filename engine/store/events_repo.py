@@ -228,4 +228,61 @@ def _event(row: Any) -> EventRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
+        plan_generation=row["plan_generation"],
     )
+
+
+class NotReplannable(Conflict):
+    """The event's seat plan cannot change now (the reason is the message)."""
+
+
+async def lock_for_replan(conn: asyncpg.Connection, event_id: UUID, *,
+                          lead_s: float) -> EventRecord:
+    """The event, row-locked until the transaction ends, if its seat plan may still change:
+    it is upcoming, its sale opens at least `lead_s` from now, and it has never had a
+    reservation. Raises NotReplannable otherwise (NotFound if there is no such event)."""
+    row = await conn.fetchrow(
+        "SELECT *, sale_opens_at - now() >= make_interval(secs => $2) AS far_enough, "
+        "EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = events.id) AS reserved "
+        "FROM events WHERE id = $1 FOR UPDATE",
+        event_id, lead_s)
+    if row is None:
+        raise NotFound(f"no event {event_id}")
+    if row["status"] != "upcoming":
+        raise NotReplannable(f"event {event_id} is {row['status']}")
+    if not row["far_enough"]:
+        raise NotReplannable(f"the sale of event {event_id} opens in less than {lead_s:g} s")
+    if row["reserved"]:
+        raise NotReplannable(f"event {event_id} has reservations")
+    return _event(row)
+
+
+async def write_seat_plan(conn: asyncpg.Connection, event: EventRecord, venue: Venue,
+                          shard_count: int) -> EventRecord:
+    """Splits the venue over `shard_count` seat shards as the next plan generation. Call it
+    in the transaction of `lock_for_replan`."""
+    plan = plan_shards(venue, shard_count)
+    await conn.executemany(
+        "UPDATE event_sections SET shard = $3 WHERE event_id = $1 AND section_id = $2",
+        [(event.id, s.id, plan[s.id]) for s in venue.sections])
+    await conn.executemany(
+        "UPDATE ticket_types SET shard = $3 WHERE event_id = $1 AND ticket_type_id = $2",
+        [(event.id, t.id, plan[t.id]) for t in venue.ticket_types])
+    row = await conn.fetchrow(
+        "UPDATE events SET shard_count = $2, plan_generation = plan_generation + 1, "
+        "version = version + 1, updated_at = now() WHERE id = $1 RETURNING *",
+        event.id, shard_count)
+    return _event(row)
+
+
+async def upcoming_lines(conn: asyncpg.Connection, *, lead_s: float
+                         ) -> list[tuple[EventRecord, int]]:
+    """Events whose sale opens at least `lead_s` from now, with the number of units
+    (sections and ticket types) their seats can be split by."""
+    rows = await conn.fetch(
+        "SELECT e.*, (SELECT count(*) FROM event_sections s WHERE s.event_id = e.id) "
+        "+ (SELECT count(*) FROM ticket_types t WHERE t.event_id = e.id) AS units "
+        "FROM events e WHERE e.status = 'upcoming' "
+        "AND e.sale_opens_at - now() >= make_interval(secs => $1)",
+        lead_s)
+    return [(_event(r), int(r["units"])) for r in rows]

@@ -85,6 +85,7 @@ class EventRecord:
     created_at: datetime
     updated_at: datetime
     version: int
+    plan_generation: int = 0
 
 
 @dataclass(frozen=True)

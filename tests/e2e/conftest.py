@@ -100,11 +100,13 @@ async def _close_new_events(request: pytest.FixtureRequest) -> AsyncIterator[Non
     conn = await connect(engine.database_url)
     try:
         rows = await conn.fetch(
-            "SELECT id, shard_count FROM events WHERE created_at >= $1", started)
+            "SELECT id, shard_count, plan_generation FROM events WHERE created_at >= $1",
+            started)
     finally:
         await conn.close()
     for row in rows:
-        await engine.directory.close_event(str(row["id"]), row["shard_count"])
+        await engine.directory.close_event(str(row["id"]), row["shard_count"],
+                                           row["plan_generation"])
 
 
 @dataclass

@@ -1,0 +1,79 @@
+"""The hot-event watcher each Queue replica runs (`TIKETI_HOT_EVENTS`): every few seconds it
+reads the lines of the sales still to open, and widens the seat plan of any whose line
+outgrows its shards (`engine.core.hot_events`). Replicas race harmlessly: the re-plan takes
+the event's row lock, and the second finds the plan already wide enough."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from uuid import UUID
+
+from api.context import ApiContext
+from engine.actors.replan import widen_seat_plan
+from engine.core.hot_events import seat_shards_for
+from engine.serve.autoscaling import line_summaries
+from engine.serve.gateway import RayEngine
+from engine.settings import Settings
+from engine.store import events_repo
+from engine.store.events_repo import NotReplannable
+from engine.store.records import EventRecord
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_S = 2.0
+
+
+async def widen_hot_events(db: object, redis: object, engine: RayEngine,
+                           settings: Settings) -> list[EventRecord]:
+    """One round: returns the events it re-planned."""
+    async with db.acquire() as conn:  # type: ignore[attr-defined]
+        upcoming = await events_repo.upcoming_lines(conn, lead_s=settings.hot_reshard_lead_s)
+    summaries = await line_summaries(redis, settings.namespace,
+                                     [str(event.id) for event, _ in upcoming])
+    widened = []
+    for (event, units), summary in zip(upcoming, summaries, strict=True):
+        if summary is None:
+            continue
+        wanted = seat_shards_for(summary.waiting + summary.prequeue, current=event.shard_count,
+                                 units=units, users_per_shard=settings.hot_users_per_seat_shard,
+                                 max_shards=settings.hot_max_seat_shards)
+        if wanted <= event.shard_count:
+            continue
+        try:
+            new = await widen_seat_plan(db, engine.directory, redis, UUID(str(event.id)),
+                                        wanted, lead_s=settings.hot_reshard_lead_s)
+        except NotReplannable as exc:
+            log.info("hot event %s left as it is: %s", event.id, exc)
+            continue
+        if new is not None:
+            engine.forget(str(event.id))
+            widened.append(new)
+    return widened
+
+
+async def watch_hot_events(ctx: ApiContext) -> None:
+    engine = ctx.engine
+    assert isinstance(engine, RayEngine)
+    while True:
+        await asyncio.sleep(CHECK_EVERY_S)
+        try:
+            await widen_hot_events(ctx.db, ctx.redis, engine, ctx.settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("hot-event round failed")
+
+
+async def start_hot_event_watcher(ctx: ApiContext) -> None:
+    if not ctx.settings.hot_events or not isinstance(ctx.engine, RayEngine):
+        return
+    task = asyncio.get_running_loop().create_task(watch_hot_events(ctx))
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    ctx.closers.append(stop)
