@@ -67,7 +67,11 @@ class ShardDirectory:
     async def open_event(self, event_id: str, shard_count: int, generation: int = 0
                          ) -> tuple[EventShards, list[dict[str, Any]]]:
         """Creates the event's shards if they do not exist and waits until all have restored
-        their state; returns the handles and what each seat shard reported."""
+        their state; returns the handles and what each seat shard reported. Seat shards of
+        the plan before `generation` that are still running (the re-plan that replaced them
+        did not finish) are stopped."""
+        if generation > 0:
+            self._stop_leftovers(event_id, generation - 1)
         seats = tuple(
             self._spawn(RemoteSeatShard, seat_actor_name(event_id, k, generation),
                         replace(self._config_for(event_id, k), generation=generation))
@@ -80,6 +84,17 @@ class ShardDirectory:
         shards = EventShards(event_id, seats, queue, generation)
         self._cache[event_id] = shards
         return shards, list(infos)
+
+    def _stop_leftovers(self, event_id: str, generation: int) -> None:
+        k = 0
+        while True:
+            try:
+                handle = ray.get_actor(seat_actor_name(event_id, k, generation),
+                                       namespace=self.namespace)
+            except ValueError:
+                return
+            ray.kill(handle, no_restart=True)
+            k += 1
 
     def _spawn(self, remote_class: Any, name: str, config: ShardConfig) -> Handle:
         handle = remote_class.options(name=name, get_if_exists=True, **self._options).remote(

@@ -4,8 +4,9 @@ In one PostgreSQL transaction, with the event's row locked: the event must be up
 its sale far enough away and never reserved, and its running seat shards must hold nothing;
 then the sections are split anew as the next plan generation. After the commit, the old
 generation's shards are stopped for good, their journals deleted, and the new ones started.
-A crash after the commit leaves only stopped-to-be shards of a plan nobody routes to any more
-(replicas open the event from PostgreSQL; a router that meets a stopped shard reopens it)."""
+A crash after the commit leaves the old plan's shards running, but nobody routes to them any
+more (replicas open the event from PostgreSQL, and a router that meets a stopped shard reopens
+it), and the next opening of the event stops them; their journals stay in Redis, unread."""
 
 from __future__ import annotations
 

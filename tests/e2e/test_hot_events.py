@@ -23,6 +23,7 @@ from engine.provision import create_event
 from engine.serve.autoscaling import line_summaries
 from engine.serve.gateway import RayEngine
 from engine.serve.hot_events import widen_hot_events
+from engine.store import events_repo
 from engine.store.journal import ShardJournal
 from tests.e2e.conftest import Engine
 from tests.unit.helpers import row
@@ -100,4 +101,37 @@ async def test_a_hot_upcoming_sale_is_replanned_over_more_seat_shards(
         assert result.ok, result.violations
     finally:
         await redis.aclose()
+        await pool.close()
+
+
+async def test_a_replan_cut_off_after_its_commit_is_finished_by_the_next_opening(
+    engine: Engine
+) -> None:
+    """The re-planner's process dies after PostgreSQL took the new plan, before it stopped
+    the old shards: whoever opens the event next stops them."""
+    venue = four_sections()
+    pool = await asyncpg.create_pool(engine.database_url, min_size=1, max_size=2)
+    ns = engine.settings.namespace
+    try:
+        async with pool.acquire() as conn:
+            record = await create_event(
+                conn, title="Cut off", venue=venue, category="concert",
+                starts_at=datetime.now(UTC) + timedelta(days=3),
+                sale_opens_at=datetime.now(UTC) + timedelta(minutes=10), shard_count=2)
+        event_id = str(record.id)
+        await RayEngine(engine.settings, pool).seats(event_id)
+        old = [ray.get_actor(seat_actor_name(event_id, k), namespace=ns) for k in range(2)]
+        async with pool.acquire() as conn, conn.transaction():
+            locked = await events_repo.lock_for_replan(conn, record.id, lead_s=30)
+            await events_repo.write_seat_plan(conn, locked, venue, 4)
+
+        seats = await RayEngine(engine.settings, pool).seats(event_id)
+
+        assert (seats.shard_count, seats.shards.generation) == (4, 1)
+        for handle in old:
+            with pytest.raises(ray.exceptions.ActorDiedError):
+                await handle.ready.remote()
+        totals = (await seats.availability())["totals"]
+        assert totals["available"] == venue.capacity
+    finally:
         await pool.close()
