@@ -25,6 +25,7 @@ from engine.serve.gateway import RayEngine
 from engine.serve.hot_events import widen_hot_events
 from engine.store import events_repo
 from engine.store.journal import ShardJournal
+from engine.store.records import EventRecord
 from tests.e2e.conftest import Engine
 from tests.unit.helpers import row
 
@@ -35,6 +36,15 @@ def four_sections() -> Venue:
     return Venue("Hot Hall", tuple(
         Section(name, f"Section {name}", (row(name, "1", 4, y=5.0 + k),))
         for k, name in enumerate("ABCD")))
+
+
+async def _upcoming(pool: asyncpg.Pool, venue: Venue, shard_count: int) -> EventRecord:
+    """An event whose sale opens in ten minutes: far enough to be re-planned."""
+    async with pool.acquire() as conn:
+        return await create_event(
+            conn, title="Hot", venue=venue, category="concert",
+            starts_at=datetime.now(UTC) + timedelta(days=3),
+            sale_opens_at=datetime.now(UTC) + timedelta(minutes=10), shard_count=shard_count)
 
 
 async def _seat_map_status(api: str, event_id: str) -> str:
@@ -52,11 +62,7 @@ async def test_a_hot_upcoming_sale_is_replanned_over_more_seat_shards(
     redis = aioredis.Redis.from_url(engine.redis_url)
     ns = engine.settings.namespace
     try:
-        async with pool.acquire() as conn:
-            record = await create_event(
-                conn, title="Hot", venue=venue, category="concert",
-                starts_at=datetime.now(UTC) + timedelta(days=3),
-                sale_opens_at=datetime.now(UTC) + timedelta(minutes=10), shard_count=1)
+        record = await _upcoming(pool, venue, shard_count=1)
         event_id = str(record.id)
         gateway = RayEngine(engine.settings, pool)
         queue = await gateway.queue(event_id)
@@ -113,11 +119,7 @@ async def test_a_replan_cut_off_after_its_commit_is_finished_by_the_next_opening
     pool = await asyncpg.create_pool(engine.database_url, min_size=1, max_size=2)
     ns = engine.settings.namespace
     try:
-        async with pool.acquire() as conn:
-            record = await create_event(
-                conn, title="Cut off", venue=venue, category="concert",
-                starts_at=datetime.now(UTC) + timedelta(days=3),
-                sale_opens_at=datetime.now(UTC) + timedelta(minutes=10), shard_count=2)
+        record = await _upcoming(pool, venue, shard_count=2)
         event_id = str(record.id)
         await RayEngine(engine.settings, pool).seats(event_id)
         old = [ray.get_actor(seat_actor_name(event_id, k), namespace=ns) for k in range(2)]
