@@ -23,7 +23,7 @@ from api.cache import CatalogCache
 from api.context import ApiContext
 from engine.actors.config import ShardConfig
 from engine.store import catalog_repo, events_repo, outbox_repo
-from engine.store.journal import unpack
+from engine.store.journal import journal_key, unpack
 from engine.store.redis_client import REDIS_ERRORS, same_slot_groups
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _TROUBLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError)
 def events_stream(namespace: str, event_id: str, shard: int, generation: int = 0) -> str:
     """The stream of a seat shard's domain events (its journal's `events` key)."""
     journal = ShardConfig(event_id, shard, None, None, generation=generation).seat_journal
-    return f"{namespace}:{{{journal}}}:events"
+    return journal_key(namespace, journal, "events")
 
 
 class SoldOutWatcher:

@@ -87,14 +87,17 @@ class ShardDirectory:
 
     def _stop_leftovers(self, event_id: str, generation: int) -> None:
         k = 0
-        while True:
-            try:
-                handle = ray.get_actor(seat_actor_name(event_id, k, generation),
-                                       namespace=self.namespace)
-            except ValueError:
-                return
-            ray.kill(handle, no_restart=True)
+        while self._kill(seat_actor_name(event_id, k, generation)):
             k += 1
+
+    def _kill(self, name: str) -> bool:
+        """Stops the named actor for good; False if there is none."""
+        try:
+            handle = ray.get_actor(name, namespace=self.namespace)
+        except ValueError:
+            return False
+        ray.kill(handle, no_restart=True)
+        return True
 
     def _spawn(self, remote_class: Any, name: str, config: ShardConfig) -> Handle:
         handle = remote_class.options(name=name, get_if_exists=True, **self._options).remote(
@@ -120,16 +123,13 @@ class ShardDirectory:
         """Stops the seat shards of one plan generation for good, running or not, waits
         until their names are free, and returns their journal names (for the caller to
         delete once nothing can write them)."""
-        if self._cache.get(event_id, None) is not None and (
-                self._cache[event_id].generation == generation):
+        cached = self._cache.get(event_id)
+        if cached is not None and cached.generation == generation:
             del self._cache[event_id]
         for k in range(shard_count):
             name = seat_actor_name(event_id, k, generation)
-            try:
-                handle = ray.get_actor(name, namespace=self.namespace)
-            except ValueError:
+            if not self._kill(name):
                 continue
-            ray.kill(handle, no_restart=True)
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline:
                 try:

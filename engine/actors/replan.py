@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -22,11 +21,12 @@ from engine.store import events_repo
 from engine.store.events_repo import NotReplannable
 from engine.store.journal import ShardJournal
 from engine.store.records import EventRecord
+from engine.store.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
 
-async def widen_seat_plan(pool: asyncpg.Pool, directory: ShardDirectory, redis: Any,
+async def widen_seat_plan(pool: asyncpg.Pool, directory: ShardDirectory, redis: RedisClient,
                           event_id: UUID, shard_count: int, *,
                           lead_s: float) -> EventRecord | None:
     """Re-plans the event over `shard_count` seat shards; None if it already has as many.
@@ -45,9 +45,7 @@ async def widen_seat_plan(pool: asyncpg.Pool, directory: ShardDirectory, redis: 
     journals = await directory.retire_seats(str(event_id), event.plan_generation,
                                             event.shard_count)
     for name in journals:
-        journal = ShardJournal(redis, directory.namespace, name)
-        await journal.reset()
-        await redis.delete(journal.epoch_key)
+        await redis.delete(*ShardJournal(redis, directory.namespace, name).keys)
     await directory.open_event(str(event_id), widened.shard_count, widened.plan_generation)
     log.warning("event %s re-planned from %d to %d seat shards (plan generation %d)",
                 event_id, event.shard_count, widened.shard_count, widened.plan_generation)

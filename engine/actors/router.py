@@ -260,15 +260,22 @@ class EventSeats:
     # ------------------------------------------------------------------ plumbing
 
     async def _call(self, k: int, cmd: tuple[Any, ...]) -> Any:
-        return await self._watch(self._callers[k].call(cmd))
+        try:
+            return await self._callers[k].call(cmd)
+        except ActorDiedError:
+            self._dead()
+            raise
 
     async def _watch(self, pending: Awaitable[T]) -> T:
         try:
             return await pending
         except ActorDiedError:
-            if self._on_dead is not None:
-                self._on_dead()
+            self._dead()
             raise
+
+    def _dead(self) -> None:
+        if self._on_dead is not None:
+            self._on_dead()
 
     def _home(self, user: str) -> int:
         return home_shard(user, self.shard_count)

@@ -29,7 +29,6 @@ class Context(Protocol):
     capacity_adjusted_min_replicas: int
     capacity_adjusted_max_replicas: int
     policy_state: dict[str, Any]
-    current_time: float | None
 
     @property
     def aggregated_metrics(self) -> Mapping[str, Mapping[Any, float]] | None: ...

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from uuid import UUID
+
+import asyncpg
 
 from api.context import ApiContext
 from engine.actors.replan import widen_seat_plan
@@ -19,16 +20,17 @@ from engine.settings import Settings
 from engine.store import events_repo
 from engine.store.events_repo import NotReplannable
 from engine.store.records import EventRecord
+from engine.store.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 2.0
 
 
-async def widen_hot_events(db: object, redis: object, engine: RayEngine,
+async def widen_hot_events(db: asyncpg.Pool, redis: RedisClient, engine: RayEngine,
                            settings: Settings) -> list[EventRecord]:
     """One round: returns the events it re-planned."""
-    async with db.acquire() as conn:  # type: ignore[attr-defined]
+    async with db.acquire() as conn:
         upcoming = await events_repo.upcoming_lines(conn, lead_s=settings.hot_reshard_lead_s)
     summaries = await line_summaries(redis, settings.namespace,
                                      [str(event.id) for event, _ in upcoming])
@@ -42,8 +44,8 @@ async def widen_hot_events(db: object, redis: object, engine: RayEngine,
         if wanted <= event.shard_count:
             continue
         try:
-            new = await widen_seat_plan(db, engine.directory, redis, UUID(str(event.id)),
-                                        wanted, lead_s=settings.hot_reshard_lead_s)
+            new = await widen_seat_plan(db, engine.directory, redis, event.id, wanted,
+                                        lead_s=settings.hot_reshard_lead_s)
         except NotReplannable as exc:
             log.info("hot event %s left as it is: %s", event.id, exc)
             continue

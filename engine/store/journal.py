@@ -81,16 +81,20 @@ class Recovered:
         return self.entries[-1].seq if self.entries else self.snapshot_seq
 
 
+def journal_key(namespace: str, shard: str, part: str) -> str:
+    """One of a shard journal's keys (`epoch`, `journal`, `snapshot`, `events`)."""
+    return f"{namespace}:{{{shard}}}:{part}"
+
+
 class ShardJournal:
     def __init__(
         self, client: RedisClient, namespace: str, shard: str, *, events_maxlen: int = 100_000
     ) -> None:
-        tag = f"{namespace}:{{{shard}}}"
         self.client = client
-        self.epoch_key = f"{tag}:epoch"
-        self.journal_key = f"{tag}:journal"
-        self.snapshot_key = f"{tag}:snapshot"
-        self.events_key = f"{tag}:events"
+        self.epoch_key = journal_key(namespace, shard, "epoch")
+        self.journal_key = journal_key(namespace, shard, "journal")
+        self.snapshot_key = journal_key(namespace, shard, "snapshot")
+        self.events_key = journal_key(namespace, shard, "events")
         self.keys = [self.epoch_key, self.journal_key, self.events_key, self.snapshot_key]
         """What the write script touches: one hash slot."""
         self.events_maxlen = events_maxlen

@@ -658,7 +658,9 @@ def test_module_validates(mod: str, tmp_path: Path) -> None:
     terraform = shutil.which("terraform")
     mirror = provider_mirror()
     if terraform is None or mirror is None:
-        pytest.skip("needs terraform and a provider mirror (TIKETI_TF_PROVIDER_MIRROR)")
+        pytest.skip("needs terraform and a provider mirror (TIKETI_TF_PROVIDER_MIRROR): "
+                    "`terraform init` cannot download providers here, the registry "
+                    "(registry.terraform.io) is out of reach")
     (root_tf,) = blocks("root")["terraform"]
     (pins,) = root_tf["required_providers"]
     hashicorp = mirror / "registry.terraform.io" / "hashicorp"
