@@ -249,47 +249,11 @@ class SeatInventory:
             raise InvalidCommand("seat_ids must be a list of seat ids")
         ids = tuple(seat_ids)
         fingerprint = ("hold", ids) if hold_id is None else ("hold", ids, hold_id)
-        # What `_begin` does, inlined: this and `confirm` are the hot path.
-        if type(key) is not str or type(user) is not str or not user or not key or len(
-                key) > 200:
-            self._begin(user, key, fingerprint)
-        now = self._clock.now()
-        heap = self._expiry
-        if heap and heap[0][0] <= now:
-            self._expire(now)
-        ikey = (user, key)
-        cached = self._idem.get(ikey)
-        if cached is not None:
-            return self._replay(cached, fingerprint, key)
-        try:
-            view = self._hold_named(user, ids, now, hold_id)
-        except DomainError as err:
-            self._idem[ikey] = (fingerprint, err, now)
-            raise
-        self._idem[ikey] = (fingerprint, view, now)
-        return view
+        return self._idempotent(user, key, fingerprint, self._hold_named, user, ids, hold_id)
 
     def confirm(self, user: str, hold_id: str, key: str) -> HoldView:
         """Turns the caller's live hold into a sale."""
-        fingerprint = ("confirm", hold_id)
-        if type(key) is not str or type(user) is not str or not user or not key or len(
-                key) > 200:
-            self._begin(user, key, fingerprint)
-        now = self._clock.now()
-        heap = self._expiry
-        if heap and heap[0][0] <= now:
-            self._expire(now)
-        ikey = (user, key)
-        cached = self._idem.get(ikey)
-        if cached is not None:
-            return self._replay(cached, fingerprint, key)
-        try:
-            view = self._confirm(user, hold_id, now)
-        except DomainError as err:
-            self._idem[ikey] = (fingerprint, err, now)
-            raise
-        self._idem[ikey] = (fingerprint, view, now)
-        return view
+        return self._idempotent(user, key, ("confirm", hold_id), self._confirm, user, hold_id)
 
     def hold_best(
         self,
@@ -301,31 +265,28 @@ class SeatInventory:
         hold_id: str | None = None,
     ) -> HoldView:
         """Holds the best `count` available seats, optionally within a section or grade."""
-        return self._idempotent(
-            user, key, ("hold_best", count, section, grade, hold_id),
-            lambda now: self._hold_best(user, count, section, grade, now, hold_id))
+        return self._idempotent(user, key, ("hold_best", count, section, grade, hold_id),
+                                self._hold_best, user, count, section, grade, hold_id)
 
     def hold_ga(
         self, user: str, ticket_type: str, quantity: int, key: str, hold_id: str | None = None
     ) -> HoldView:
         """Holds `quantity` general-admission tickets of one type."""
-        return self._idempotent(
-            user, key, ("hold_ga", ticket_type, quantity, hold_id),
-            lambda now: self._hold_ga(user, ticket_type, quantity, now, hold_id))
+        return self._idempotent(user, key, ("hold_ga", ticket_type, quantity, hold_id),
+                                self._hold_ga, user, ticket_type, quantity, hold_id)
 
     def extend(self, user: str, hold_id: str, key: str, seconds: float | None = None) -> HoldView:
         """Pushes a hold's expiry out, within the policy's extension count and total lifetime."""
-        return self._idempotent(user, key, ("extend", hold_id, seconds),
-                                lambda now: self._extend(user, hold_id, seconds, now))
+        return self._idempotent(user, key, ("extend", hold_id, seconds), self._extend, user,
+                                hold_id, seconds)
 
     def release(self, user: str, hold_id: str, key: str) -> HoldView:
-        return self._idempotent(user, key, ("release", hold_id),
-                                lambda now: self._release(user, hold_id, now))
+        return self._idempotent(user, key, ("release", hold_id), self._release, user, hold_id)
 
     def cancel_sale(self, user: str, hold_id: str, key: str) -> HoldView:
         """Puts a sale's seats back on sale (a refund or a compensation)."""
-        return self._idempotent(user, key, ("cancel_sale", hold_id),
-                                lambda now: self._cancel_sale(user, hold_id, now))
+        return self._idempotent(user, key, ("cancel_sale", hold_id), self._cancel_sale, user,
+                                hold_id)
 
     def set_policy(self, policy: HoldPolicy) -> HoldView | None:
         """New holds follow `policy`; live holds keep their expiry."""
@@ -356,6 +317,17 @@ class SeatInventory:
     @property
     def layout_digest(self) -> str:
         return self._layout_digest
+
+    @property
+    def selector(self) -> SeatSelector:
+        """The best-available index (derived from the seat states)."""
+        return self._selector
+
+    def section_index(self, section: str | None) -> int | None:
+        return None if section is None else self._section_index.get(section)
+
+    def grade_index(self, grade: str | None) -> int | None:
+        return None if grade is None else self._grade_index.get(grade)
 
     @property
     def seat_ids(self) -> list[str]:
@@ -430,59 +402,37 @@ class SeatInventory:
 
     # ------------------------------------------------------------------ idempotency
 
-    def _begin(
-        self, user: str, key: str, fingerprint: tuple[Any, ...]
-    ) -> tuple[float, HoldView | None]:
-        """Validates the caller, expires due holds, and looks the key up: returns the time of
-        this command and the first outcome if the key was seen (raising a remembered error)."""
-        if type(key) is not str or not key or len(key) > 200:
-            raise InvalidCommand("an idempotency key of 1 to 200 characters is required")
-        if type(user) is not str or not user:
-            raise InvalidCommand("a user id is required")
+    def _idempotent(
+        self, user: str, key: str, fingerprint: tuple[Any, ...],
+        action: Callable[..., HoldView], *args: Any,
+    ) -> HoldView:
+        """Runs `action(*args, now)` once per (user, key): a key seen before returns (or
+        raises) its first outcome, or is refused if it came with another command. Expired
+        holds go first. This is every mutation's hot path, hence its plain shape."""
+        if type(key) is not str or type(user) is not str or not user or not key or len(
+                key) > 200:
+            _refuse_caller(user, key)
         now = self._clock.now()
         heap = self._expiry
         if heap and heap[0][0] <= now:
             self._expire(now)
-        cached = self._idem.get((user, key))
-        if cached is None:
-            return now, None
-        return now, self._replay(cached, fingerprint, key)
-
-    def _replay(
-        self, cached: tuple[tuple[Any, ...], Outcome, float], fingerprint: tuple[Any, ...],
-        key: str,
-    ) -> HoldView:
-        """The first outcome of a key used again: returned, or raised if it was an error."""
-        if cached[0] != fingerprint:
-            raise IdempotencyKeyReused("this idempotency key was used for another command",
-                                       key=key)
-        outcome = cached[1]
-        if isinstance(outcome, DomainError):
-            raise outcome
-        return outcome
-
-    def _idempotent(
-        self,
-        user: str,
-        key: str,
-        fingerprint: tuple[Any, ...],
-        action: Callable[[float], HoldView],
-    ) -> HoldView:
-        now, cached = self._begin(user, key, fingerprint)
+        ikey = (user, key)
+        cached = self._idem.get(ikey)
         if cached is not None:
-            return cached
+            if cached[0] != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this idempotency key was used for another command", key=key)
+            outcome = cached[1]
+            if isinstance(outcome, DomainError):
+                raise outcome
+            return outcome
         try:
-            result = action(now)
+            result = action(*args, now)
         except DomainError as err:
-            self._remember(user, key, fingerprint, err, now)
+            self._idem[ikey] = (fingerprint, err, now)
             raise
-        self._remember(user, key, fingerprint, result, now)
+        self._idem[ikey] = (fingerprint, result, now)
         return result
-
-    def _remember(
-        self, user: str, key: str, fingerprint: tuple[Any, ...], outcome: Outcome, now: float
-    ) -> None:
-        self._idem[(user, key)] = (fingerprint, outcome, now)
 
     def _prune(self, now: float) -> None:
         """Forgets keys past the window. Keys are stored once each, in time order (the clock
@@ -516,7 +466,7 @@ class SeatInventory:
         return have
 
     def _hold_named(
-        self, user: str, seat_ids: tuple[str, ...], now: float, hold_id: str | None
+        self, user: str, seat_ids: tuple[str, ...], hold_id: str | None, now: float
     ) -> HoldView:
         if not seat_ids:
             raise InvalidCommand("seat_ids must be a non-empty list of seat ids")
@@ -553,10 +503,10 @@ class SeatInventory:
         return self._take_seats(user, tuple(idxs), seat_ids, now, hold_id)
 
     def _hold_best(
-        self, user: str, count: int, section: str | None, grade: str | None, now: float,
-        hold_id: str | None,
+        self, user: str, count: int, section: str | None, grade: str | None,
+        hold_id: str | None, now: float,
     ) -> HoldView:
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        if type(count) is not int or count < 1:
             raise InvalidCommand("count must be a positive integer")
         sec = None
         if section is not None:
@@ -568,13 +518,14 @@ class SeatInventory:
             gr = self._grade_index.get(grade)
             if gr is None:
                 raise NotEnoughSeats(f"no seats of grade {grade!r} here", grade=grade)
-        self._check_limit(user, count)
-        chosen = self._selector.choose(self._state, count, sec, gr)
+        if self._users.get(user, 0) + count > self.policy.user_limit:
+            self._check_limit(user, count)
+        chosen = self._selector.choose(count, sec, gr)
         if chosen is None:
             raise NotEnoughSeats(f"fewer than {count} seats available", requested=count)
-        return self._take_seats(user, tuple(chosen),
-                                tuple(self._seat_ids[i] for i in chosen), now,
-                                self._hold_id(hold_id))
+        seat_ids = self._seat_ids
+        return self._take_seats(user, tuple(chosen), tuple([seat_ids[i] for i in chosen]),
+                                now, self._hold_id(hold_id))
 
     def _hold_id(self, wanted: str | None) -> str:
         """The id of a new hold: the caller's, if given and unused, or the next of ours."""
@@ -605,6 +556,7 @@ class SeatInventory:
             sec_avail[s] -= 1
             if not sec_avail[s]:
                 events.append(ev.SoldOut(now, self._section_ids[s]))
+        self._selector.taken(idxs)
         hold = _Hold(hold_id, user, idxs, seat_ids, (), amount, now, expires_at)
         tickets = len(idxs)
         self._holds[hold_id] = hold
@@ -619,7 +571,7 @@ class SeatInventory:
         return _new(HoldView, (hold_id, user, seat_ids, (), amount, now, expires_at, 0, "held"))
 
     def _hold_ga(
-        self, user: str, ticket_type: str, quantity: int, now: float, hold_id: str | None
+        self, user: str, ticket_type: str, quantity: int, hold_id: str | None, now: float
     ) -> HoldView:
         tt = self._ga.get(ticket_type)
         if tt is None:
@@ -760,6 +712,8 @@ class SeatInventory:
             if not sec_avail[s]:
                 self.events.append(ev.BackOnSale(now, self._section_ids[s]))
             sec_avail[s] += 1
+        if hold.seats:
+            self._selector.freed(hold.seats)
         for type_id, q in hold.ga:
             tt = self._ga[type_id]
             if not tt.available:
@@ -879,6 +833,7 @@ class SeatInventory:
         for i in idxs:
             state[i] = HELD
             self._sec_avail[self._sec_of[i]] -= 1
+        self._selector.taken(idxs)
         for type_id, q in ga:
             self._ga[type_id].held += q
         tickets = hold.tickets
@@ -928,6 +883,7 @@ class SeatInventory:
         self.hold_prefix = snap["prefix"]
         self.policy = HoldPolicy(**snap["policy"])
         self._state = bytearray(snap["state"])
+        self._selector.reset(self._state)
         self._counter = snap["counter"]
         self._holds = {}
         self._sales = {}
@@ -966,6 +922,12 @@ class SeatInventory:
                 outcome = HoldView.from_list(encoded[1])
             self._idem[(user, key)] = (_freeze(fp), outcome, at)
         self.events = []
+
+
+def _refuse_caller(user: object, key: object) -> None:
+    if type(key) is not str or not key or len(key) > 200:
+        raise InvalidCommand("an idempotency key of 1 to 200 characters is required")
+    raise InvalidCommand("a user id is required")
 
 
 def _freeze(value: Any) -> Any:

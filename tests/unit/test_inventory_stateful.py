@@ -112,9 +112,14 @@ class InventoryMachine(RuleBasedStateMachine):
     def hold_best(self, user: str, count: int, section: str | None) -> None:
         self.expire_model()
         key = self.key()
+        self.inv.sweep()
+        states = self.inv.seat_states()
+        best = self.inv.selector.reference(states, count, self.inv.section_index(section))
         out = self.run(user, key, ("hold_best", count, section, None),
                        lambda: self.inv.hold_best(user, count, key, section))
         if isinstance(out, HoldView):
+            assert best is not None
+            assert out.seat_ids == tuple(self.inv.seat_ids[i] for i in best)
             taken = self.seat_owner()
             assert len(out.seat_ids) == count
             assert not any(s in taken for s in out.seat_ids)
@@ -180,6 +185,29 @@ class InventoryMachine(RuleBasedStateMachine):
                 assert isinstance(out, HoldReleased)
 
     @rule(data=st.data())
+    def cancel_sale(self, data: st.DataObject) -> None:
+        """A refund: the sale's seats go back on sale."""
+        hold_id = self._pick(data)
+        sale = self.sales.get(hold_id)
+        user = sale.user_id if sale else "u1"
+        key = self.key()
+        out = self.run(user, key, ("cancel_sale", hold_id),
+                       lambda: self.inv.cancel_sale(user, hold_id, key))
+        if sale is not None:
+            assert isinstance(out, HoldView) and out.status == "cancelled", out
+            del self.sales[hold_id]
+            self.closed[hold_id] = "cancelled"
+        else:
+            assert isinstance(out, DomainError), out
+
+    @rule()
+    def restart(self) -> None:
+        """The shard restarts from a snapshot: the best-available index is rebuilt."""
+        restored = SeatInventory(VENUE, self.inv.policy, self.clock)
+        restored.restore(self.inv.snapshot())
+        self.inv = restored
+
+    @rule(data=st.data())
     def extend(self, data: st.DataObject) -> None:
         self.expire_model()
         hold_id = self._pick(data)
@@ -212,6 +240,8 @@ class InventoryMachine(RuleBasedStateMachine):
                 again = self.inv.confirm(user, fingerprint[1], key)
             elif op == "release":
                 again = self.inv.release(user, fingerprint[1], key)
+            elif op == "cancel_sale":
+                again = self.inv.cancel_sale(user, fingerprint[1], key)
             else:
                 again = self.inv.extend(user, fingerprint[1], key)
         except DomainError as err:
@@ -249,6 +279,15 @@ class InventoryMachine(RuleBasedStateMachine):
         for user in USERS:
             assert self.inv.user_tickets(user) == self.tickets(user) <= LIMIT
         assert {h.hold_id for h in self.inv.sales()} == set(self.sales)
+
+    @invariant()
+    def best_available_is_the_references(self) -> None:
+        states = self.inv.seat_states()
+        selector = self.inv.selector
+        for count in (1, 2, 4):
+            for section in (None, 0, 1):
+                assert selector.choose(count, section) == selector.reference(states, count,
+                                                                             section)
 
 
 InventoryMachine.TestCase.settings = settings(
