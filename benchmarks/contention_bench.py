@@ -368,7 +368,7 @@ class EngineDesign:
     async def record(self, buyer: Buyer, held: Held) -> None:
         """What the purchase saga writes: a pending reservation of the hold, the shard's
         confirm, then the reservation CONFIRMED."""
-        from engine.actors.router import hold_parts
+        from engine.router.holds import hold_parts
 
         view = held.hold
         ((shard, _),) = hold_parts(view.hold_id, self._seats.shard_count)

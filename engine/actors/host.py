@@ -196,10 +196,19 @@ class ShardHost:
             time.monotonic() - self._snapshot_at >= self.snapshot_every_s)
 
     async def close(self) -> None:
+        """Stops writing; whoever still waits for durability is told the shard is gone."""
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        self._failed = self._failed or "closed"
+        error = ShardUnavailable("the shard has stopped")
+        for future in [f for _, _, f, _ in self._queue if f is not None] + list(
+                self._waiters.values()):
+            if not future.done():
+                future.set_exception(error)
+        self._queue = []
+        self._waiters = {}
 
     def _take_snapshot(self) -> asyncio.Future[None]:
         state = self.state

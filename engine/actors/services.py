@@ -22,6 +22,7 @@ from engine.core.inventory import SeatInventory, policy_to_dict
 from engine.core.ledger import TicketLedger, home_shard
 from engine.core.venue import Venue
 from engine.core.waiting_room import WaitingRoom
+from engine.router.holds import quota_ref
 from engine.store import events_repo, reservations_repo
 from engine.store.journal import ShardJournal, pack
 from engine.store.pool import connect
@@ -162,7 +163,8 @@ class SeatShardService(_Service):
             report = state.inventory.reconcile(confirmed, active)
             added = 0
             if event.shard_count > 1:
-                sold: dict[str, list[tuple[str, int]]] = {}
+                # Per hold (one quota reference): its users, tickets and parts, in shard order.
+                holds: dict[str, tuple[str, int, list[str]]] = {}
                 for k in range(event.shard_count):
                     sales = confirmed if k == cfg.shard else (
                         await reservations_repo.shard_sales(conn, event_id=event.id,
@@ -170,8 +172,12 @@ class SeatShardService(_Service):
                     for sale in sales:
                         if home_shard(sale.user_id, event.shard_count) == cfg.shard:
                             tickets = len(sale.seat_ids) + sum(q for _, q in sale.ga)
-                            sold.setdefault(sale.user_id, []).append(
-                                (quota_ref(sale.hold_id), tickets))
+                            ref = quota_ref(sale.hold_id)
+                            user, had, parts = holds.get(ref, (sale.user_id, 0, []))
+                            holds[ref] = (user, had + tickets, [*parts, sale.hold_id])
+                sold: dict[str, list[tuple[str, int, str]]] = {}
+                for ref, (user, tickets, parts) in holds.items():
+                    sold.setdefault(user, []).append((ref, tickets, "+".join(parts)))
                 added = state.ledger.reconcile(sold)
         finally:
             await conn.close()
@@ -250,10 +256,3 @@ class QueueShardService(_Service):
         await self.redis.set(self._summary_key, pack(summary.to_list()), px=ttl_ms)
         self._published = summary.version
         self._published_at = now
-
-
-def quota_ref(hold_id: str) -> str:
-    """The ledger reference of a hold: the hold id without its shard (the same for every part
-    of a hold that spans shards)."""
-    part = hold_id.split("+", 1)[0]
-    return part.split(".", 1)[1] if "." in part else part

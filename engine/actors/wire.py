@@ -10,12 +10,14 @@ from typing import Any
 
 import msgpack
 
+from engine.core.commands import Placed
 from engine.core.errors import DomainError, error_from_code
 from engine.core.inventory import HoldView
 from engine.core.ledger import Quota
 from engine.core.waiting_room import QueueStatus, TickResult
 
-_TAGS: dict[type, str] = {HoldView: "v", QueueStatus: "q", Quota: "Q", TickResult: "t"}
+_TAGS: dict[type, str] = {HoldView: "v", QueueStatus: "q", Quota: "Q", TickResult: "t",
+                          Placed: "p"}
 
 
 def encode_commands(commands: Sequence[Sequence[Any]]) -> bytes:
@@ -50,6 +52,10 @@ def decode_outcomes(payload: bytes) -> list[Any]:
             out.append(QueueStatus(*value))
         elif tag == "Q":
             out.append(Quota(*value))
+        elif tag == "p":
+            view, after = value
+            out.append(Placed(HoldView.from_list(view),
+                              tuple(None if key is None else tuple(key) for key in after)))
         elif tag == "t":
             opened, admitted, dropped, expired = value
             out.append(TickResult(opened, tuple(tuple(a) for a in admitted), dropped, expired))

@@ -196,29 +196,33 @@ class SeatSelector:
         """These seats, available until now, are held or sold.
 
         Taking seats only removes blocks, except that a block next to a single taken seat
-        may stop leaving an orphan. So a row whose taken seats are all in runs of two or
-        more is only marked stale; one with a single taken seat is scored again at once."""
-        n = len(seats)
-        if not n:
+        may stop leaving an orphan. So a row whose taken seats form one run of two or more
+        is only marked stale; any other change is scored again at once."""
+        if not seats:
             return
         row_of = self._row_of
-        free = self._free
-        first = seats[0]
-        r = row_of[first]
-        if n > 1 and seats[-1] - first == n - 1 and row_of[seats[-1]] == r:
-            free[r] &= ~(((1 << n) - 1) << (first - self._rows[r].start))
-            self._stale[r] = True
-            return
         bit = self._bit
-        rows: dict[int, set[int]] = {}
+        free = self._free
+        r = row_of[seats[0]]
+        mask = 0
+        for i in seats:
+            if row_of[i] != r:
+                break
+            mask |= bit[i]
+        else:
+            free[r] &= ~mask
+            run = mask // (mask & -mask)
+            if run > 1 and not run & (run + 1):
+                self._stale[r] = True
+            else:
+                self._changed(r)
+            return
+        changed = set()
         for i in seats:
             free[row_of[i]] &= ~bit[i]
-            rows.setdefault(row_of[i], set()).add(i)
-        for r, taken in rows.items():
-            if any(i - 1 not in taken and i + 1 not in taken for i in taken):
-                self._changed(r)
-            else:
-                self._stale[r] = True
+            changed.add(row_of[i])
+        for r in changed:
+            self._changed(r)
 
     def freed(self, seats: Sequence[int]) -> None:
         """These seats are available again."""
@@ -296,6 +300,11 @@ class SeatSelector:
             first = self._rows[entry[4]].start + entry[3]
             return list(range(first, first + count))
         return self._nearest(count, section, grade)
+
+    @property
+    def counts(self) -> int:
+        """The largest count asked for since the index was built."""
+        return self._counts
 
     def best_key(
         self, count: int, section: int | None = None, grade: int | None = None

@@ -7,15 +7,26 @@ DomainError it raised) and the command to journal: None when the command changed
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine.core.errors import DomainError, InvalidCommand
-from engine.core.inventory import HoldPolicy, SeatInventory
+from engine.core.errors import DomainError, InvalidCommand, NotTheBest
+from engine.core.inventory import HoldPolicy, HoldView, SeatInventory
 from engine.core.ledger import TicketLedger
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
 
 Command = Sequence[Any]
 Applied = tuple[Any, Command | None]
+
+HOLDS = frozenset({"hold", "hold_best", "hold_ga"})
+
+
+class Placed(NamedTuple):
+    """A best-available hold taken under a bound (`best_hold`), with how good the shard's
+    best choices of the same filter are after it, for counts 1, 2, ... (the router's hints;
+    None: nothing left of that count)."""
+
+    view: HoldView
+    after: tuple[tuple[int, float] | None, ...]
 
 
 class SeatShardState:
@@ -31,6 +42,7 @@ class SeatShardState:
         }
 
     def apply(self, cmd: Command) -> Applied:
+        op = None
         try:
             op = cmd[0]
             direct = self._direct.get(op)
@@ -38,6 +50,10 @@ class SeatShardState:
         except (TypeError, IndexError, KeyError):
             spec = None
         if spec is None:
+            if op == "best_hold" and len(cmd) == 3:
+                return self._best_hold(cmd[1], cmd[2])
+            if op == "best_key" and 2 <= len(cmd) <= 4:  # a read: nothing to journal
+                return self.inventory.best_key(*cmd[1:]), None
             return InvalidCommand(f"unknown seat command {_describe(cmd)}"), None
         handler, low, high = spec
         n = len(cmd) - 1
@@ -49,6 +65,44 @@ class SeatShardState:
             return handler(self, *cmd[1:]), cmd
         except DomainError as err:
             return err, cmd
+
+    def with_quota(self, ref: str, tickets: int, expires_at: float, inner: Command) -> Any:
+        """A hold and its user's quota on this (the user's home) shard, both or neither: the
+        quota is reserved, then the hold taken, and the quota released again if the hold is
+        refused."""
+        if not isinstance(inner, list | tuple) or not inner or inner[0] not in HOLDS or len(
+                inner) < 2:
+            raise InvalidCommand("with_quota takes a hold, hold_best or hold_ga command")
+        user = inner[1]
+        self.ledger.reserve(user, ref, tickets, expires_at)
+        outcome, _ = self.apply(inner)
+        if isinstance(outcome, DomainError):
+            self.ledger.release(user, ref)
+            raise outcome
+        return outcome
+
+    def _best_hold(self, bound: Any, inner: Command) -> Applied:
+        """`inner` (a hold_best, alone or under with_quota) if this shard's best seats are no
+        worse than `bound` (another shard's best), else NotTheBest with this shard's best,
+        changing nothing. A key already used here replays whatever the bound."""
+        try:
+            best_cmd = inner[4] if inner[0] == "with_quota" else inner
+            op, user, count, key = best_cmd[0], best_cmd[1], best_cmd[2], best_cmd[3]
+            section = best_cmd[4] if len(best_cmd) > 4 else None
+            grade = best_cmd[5] if len(best_cmd) > 5 else None
+        except (TypeError, IndexError, KeyError):
+            op = None
+        if op != "hold_best":
+            return InvalidCommand("best_hold takes a hold_best command"), None
+        inventory = self.inventory
+        if bound is not None and not inventory.knows(user, key):
+            best = inventory.best_key(count, section, grade)
+            if best is None or best > tuple(bound):
+                return NotTheBest("another shard has better seats", best=best), None
+        outcome, journal = self.apply(inner)
+        if isinstance(outcome, HoldView):
+            return Placed(outcome, tuple(inventory.best_keys(section, grade, count))), journal
+        return outcome, journal
 
     def pull_events(self) -> list[Any]:
         return self.inventory.pull_events()
@@ -104,7 +158,14 @@ _SEAT_OPS: dict[str, tuple[_SeatHandler, int, int]] = {
     "quota_extend": (
         lambda s, user, ref, expires_at: s.ledger.extend(user, ref, expires_at), 3, 3
     ),
-    "quota_commit": (lambda s, user, ref: s.ledger.commit(user, ref), 2, 2),
+    "quota_commit": (
+        lambda s, user, ref, hold_id=None: s.ledger.commit(user, ref, hold_id), 2, 3),
+    "with_quota": (
+        lambda s, ref, tickets, expires_at, inner: s.with_quota(ref, tickets, expires_at, inner),
+        4,
+        4,
+    ),
+
     "quota_release": (lambda s, user, ref: s.ledger.release(user, ref), 2, 2),
 }
 SEAT_OPS = frozenset(_SEAT_OPS)

@@ -104,6 +104,13 @@ class QuotaNotFound(DomainError):
     code = "QUOTA_NOT_FOUND"
 
 
+class NotTheBest(DomainError):
+    """A shard asked for its best seats only if they beat another shard's has worse ones;
+    `best` is its (tier, score). Internal to the router, never shown to a buyer."""
+
+    code = "NOT_THE_BEST"
+
+
 class NotInQueue(DomainError):
     code = "NOT_IN_QUEUE"
 
@@ -137,6 +144,7 @@ ERRORS_BY_CODE: dict[str, type[DomainError]] = {
         HoldExtensionRefused,
         SaleNotFound,
         QuotaNotFound,
+        NotTheBest,
         NotInQueue,
         QueueClosed,
         NotAdmitted,

@@ -323,6 +323,27 @@ class SeatInventory:
         """The best-available index (derived from the seat states)."""
         return self._selector
 
+    def best_key(self, count: int, section: str | None = None, grade: str | None = None
+                 ) -> tuple[int, float] | None:
+        """How good `hold_best` would be now, as (tier, score): smaller is better; None if it
+        would find nothing (or the section or grade is not here)."""
+        sec = self.section_index(section)
+        gr = self.grade_index(grade)
+        if (section is not None and sec is None) or (grade is not None and gr is None) or (
+                type(count) is not int or count < 1):
+            return None
+        return self._selector.best_key(count, sec, gr)
+
+    def best_keys(self, section: str | None = None, grade: str | None = None,
+                  upto: int = 1) -> list[tuple[int, float] | None]:
+        """`best_key` for every count from 1 to `upto` or the largest count asked so far."""
+        return [self.best_key(count, section, grade)
+                for count in range(1, max(upto, self._selector.counts) + 1)]
+
+    def knows(self, user: str, key: str) -> bool:
+        """Whether this idempotency key has been used by this user (within its window)."""
+        return (user, key) in self._idem
+
     def section_index(self, section: str | None) -> int | None:
         return None if section is None else self._section_index.get(section)
 

@@ -4,7 +4,9 @@ A user's tickets may sit in any shard, so one shard (the user's home) keeps the 
 Before a hold is taken on any shard, quota for it is reserved here under a reference; the
 reservation lapses at the hold's latest possible end unless committed (the hold was sold) or
 released first. Every failure leaves the count too high for a while, never too low, so the
-limit is never exceeded."""
+limit is never exceeded. A refused reservation is remembered under its reference for the
+idempotency window: asked again, it is refused again, as the hold it was for is (the router
+may have taken that hold in parallel, and undone it)."""
 
 from __future__ import annotations
 
@@ -28,17 +30,21 @@ class Quota(NamedTuple):
     user_id: str
     tickets: int
     expires_at: float | None  # None once committed
+    hold_id: str | None = None  # the hold it was committed for
 
 
 class TicketLedger:
-    def __init__(self, limit: int, clock: Clock) -> None:
+    def __init__(self, limit: int, clock: Clock, *, window: float = 3600.0) -> None:
         if limit < 1:
             raise InvalidCommand("limit must be at least 1")
         self.limit = limit
+        self.window = window
         self._clock = clock
         self._entries: dict[str, Quota] = {}
         self._users: dict[str, int] = {}
         self._expiry: list[tuple[float, str]] = []
+        # ref -> (user, count, have, at): refusals, oldest first
+        self._refused: dict[str, tuple[str, int, int, float]] = {}
 
     def reserve(self, user: str, ref: str, count: int, expires_at: float) -> Quota:
         """Reserves `count` tickets of the user's limit. The same ref again returns the same
@@ -54,12 +60,13 @@ class TicketLedger:
             if existing.user_id != user or existing.tickets != count:
                 raise InvalidCommand("this quota reference was used for another reservation")
             return existing
+        refused = self._refused.get(ref)
+        if refused is not None and refused[0] == user and refused[1] == count:
+            raise self._limit_error(refused[2], count)
         have = self._users.get(user, 0)
         if have + count > self.limit:
-            raise UserLimitExceeded(
-                f"at most {self.limit} tickets per user for this event",
-                limit=self.limit, have=have, requested=count,
-            )
+            self._refused[ref] = (user, count, have, now)
+            raise self._limit_error(have, count)
         if expires_at <= now:
             raise InvalidCommand("a quota reservation must expire in the future")
         quota = Quota(ref, user, count, expires_at)
@@ -67,6 +74,10 @@ class TicketLedger:
         self._users[user] = have + count
         heapq.heappush(self._expiry, (expires_at, ref))
         return quota
+
+    def _limit_error(self, have: int, count: int) -> UserLimitExceeded:
+        return UserLimitExceeded(f"at most {self.limit} tickets per user for this event",
+                                 limit=self.limit, have=have, requested=count)
 
     def _own(self, user: str, ref: str) -> Quota:
         quota = self._entries.get(ref)
@@ -94,13 +105,17 @@ class TicketLedger:
             heapq.heappop(heap)
         return None
 
-    def commit(self, user: str, ref: str) -> Quota:
-        """Makes a reservation permanent: its tickets were sold."""
+    def commit(self, user: str, ref: str, hold_id: str | None = None) -> Quota:
+        """Makes a reservation permanent: its tickets were sold, as `hold_id`. A reservation
+        is committed for one hold only: another hold under the same reference (a retry that
+        found other seats after the first answer was lost) is refused, so it is never sold."""
         self._expire(self._clock.now())
         quota = self._own(user, ref)
         if quota.expires_at is not None:
-            quota = quota._replace(expires_at=None)
+            quota = quota._replace(expires_at=None, hold_id=hold_id)
             self._entries[ref] = quota
+        elif hold_id is not None and quota.hold_id not in (None, hold_id):
+            raise QuotaNotFound(f"quota {ref!r} was committed for another hold", ref=ref)
         return quota
 
     def release(self, user: str, ref: str) -> int:
@@ -128,6 +143,16 @@ class TicketLedger:
             del self._users[quota.user_id]
 
     def _expire(self, now: float) -> int:
+        refused = self._refused
+        if refused:
+            cutoff = now - self.window
+            stale = []
+            for ref, entry in refused.items():  # oldest first: the clock never goes back
+                if entry[3] > cutoff:
+                    break
+                stale.append(ref)
+            for ref in stale:
+                del refused[ref]
         heap = self._expiry
         n = 0
         while heap and heap[0][0] <= now:
@@ -140,30 +165,35 @@ class TicketLedger:
             n += 1
         return n
 
-    def reconcile(self, sold: Mapping[str, Iterable[tuple[str, int]]]) -> int:
-        """Ensures every sale the system of record knows (user → (ref, count)) is committed
-        here; returns how many were added. Quota already here is kept (never lowered)."""
+    def reconcile(self, sold: Mapping[str, Iterable[tuple[str, int, str]]]) -> int:
+        """Ensures every sale the system of record knows (user → (ref, count, hold id)) is
+        committed here; returns how many were added. Quota already here is kept (never
+        lowered)."""
         added = 0
         for user, refs in sold.items():
-            for ref, count in refs:
+            for ref, count, hold_id in refs:
                 if ref in self._entries:
                     if self._entries[ref].expires_at is not None:
-                        self._entries[ref] = self._entries[ref]._replace(expires_at=None)
+                        self._entries[ref] = self._entries[ref]._replace(expires_at=None,
+                                                                         hold_id=hold_id)
                     continue
-                self._entries[ref] = Quota(ref, user, count, None)
+                self._entries[ref] = Quota(ref, user, count, None, hold_id)
                 self._users[user] = self._users.get(user, 0) + count
                 added += 1
         return added
 
     def snapshot(self) -> dict[str, Any]:
-        return {"limit": self.limit, "entries": [tuple(q) for q in self._entries.values()]}
+        return {"limit": self.limit, "entries": [tuple(q) for q in self._entries.values()],
+                "refused": [(ref, *entry) for ref, entry in self._refused.items()]}
 
     def restore(self, snap: Mapping[str, Any]) -> None:
         self.limit = snap["limit"]
+        self._refused = {ref: (user, count, have, at)
+                         for ref, user, count, have, at in snap.get("refused", ())}
         self._entries = {}
         self._users = {}
-        for ref, user, count, expires_at in snap["entries"]:
-            self._entries[ref] = Quota(ref, user, count, expires_at)
+        for ref, user, count, expires_at, *hold_id in snap["entries"]:
+            self._entries[ref] = Quota(ref, user, count, expires_at, *hold_id)
             self._users[user] = self._users.get(user, 0) + count
         self._expiry = [(q.expires_at, q.ref) for q in self._entries.values()
                         if q.expires_at is not None]

@@ -1,8 +1,13 @@
-"""Small venues for unit tests."""
+"""Small venues and an in-memory journal for unit tests."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
 from engine.core.venue import Row, Seat, Section, TicketType, Venue, seat_id
+from engine.store.journal import JournalEntry, Recovered, pack, unpack
 
 
 def row(section: str, label: str, n: int, *, y: float, grade: str = "R", price: int = 100,
@@ -25,3 +30,43 @@ def small_venue(*, ga: int = 0) -> Venue:
                                             price=50) for r in range(2)))
     types = (TicketType("GA", "Standing", "R", 70, ga),) if ga else ()
     return Venue("Test Hall", (a, b), types)
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self.entries: list[JournalEntry] = []
+        self.snapshot: tuple[int, Any] | None = None
+        self.rounds: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail = False
+        self.epoch = 0
+
+    async def claim(self) -> int:
+        self.epoch += 1
+        return self.epoch
+
+    async def recover(self) -> Recovered:
+        seq, state = self.snapshot if self.snapshot else (0, None)
+        return Recovered(seq, state, [e for e in self.entries if e.seq > seq])
+
+    def append_args(self, seq: int, now: float, commands: Sequence[Any],
+                    events: Sequence[Any]) -> Any:
+        return ("append", seq, now, unpack(pack(list(commands))))
+
+    def snapshot_args(self, seq: int, state: Any) -> Any:
+        return ("snapshot", seq, unpack(pack(state)))
+
+    async def write(self, ops: Sequence[tuple[str, Any]]) -> None:
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("redis went away")
+        self.rounds.append([kind for kind, _ in ops])
+        for kind, args in ops:
+            if kind == "append":
+                _, seq, now, commands = args
+                self.entries.append(JournalEntry(seq, now, commands))
+            else:
+                _, seq, state = args
+                self.snapshot = (seq, state)
+                self.entries = [e for e in self.entries if e.seq > seq]

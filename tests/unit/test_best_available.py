@@ -58,15 +58,26 @@ def test_the_choice_is_the_references(layout: Layout, count: int, section: int |
 
 @settings(max_examples=200, deadline=None)
 @given(layouts(), st.lists(st.tuples(st.integers(1, 4), st.sampled_from([None, 0, 1]),
-                                     st.sampled_from([None, 0, 1]), st.integers(0, 99)),
+                                     st.sampled_from([None, 0, 1]), st.integers(0, 99),
+                                     st.lists(st.integers(0, 99), min_size=1, max_size=4)),
                            min_size=1, max_size=40))
 def test_the_index_follows_holds_and_releases(
-        layout: Layout, steps: list[tuple[int, int | None, int | None, int]]) -> None:
-    """Holds take the chosen seats; every third step frees seats instead, as releases and
-    expiries do; after each step the index still chooses what the reference does."""
+        layout: Layout, steps: list[tuple[int, int | None, int | None, int, list[int]]]
+) -> None:
+    """Holds take the chosen seats; one step in three takes named seats anywhere instead (in
+    any order, across rows), another frees seats, as releases and expiries do; after each
+    step the index still chooses what the reference does."""
     rows, distance, grade_of, state = layout
     selector = selector_for(layout)
-    for n, (count, section, grade, pick) in enumerate(steps):
+    for n, (count, section, grade, pick, picks) in enumerate(steps):
+        if n % 3 == 1:
+            free = [i for i, s in enumerate(state) if s == AVAILABLE]
+            if free:
+                named = list(dict.fromkeys(free[p % len(free)] for p in picks))
+                for i in named:
+                    state[i] = 1
+                selector.taken(named)
+            continue
         if n % 3 == 2:
             taken = [i for i, s in enumerate(state) if s != AVAILABLE]
             if taken:

@@ -5,55 +5,15 @@ shard instead of letting it serve state the journal does not have."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
 from engine.actors.host import ShardHost, ShardUnavailable, ShellClock
 from engine.core.commands import QueueShardState
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
-from engine.store.journal import JournalEntry, Recovered, pack, unpack
+from engine.store.journal import pack, unpack
 
-
-class MemoryJournal:
-    def __init__(self) -> None:
-        self.entries: list[JournalEntry] = []
-        self.snapshot: tuple[int, Any] | None = None
-        self.rounds: list[list[str]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.fail = False
-        self.epoch = 0
-
-    async def claim(self) -> int:
-        self.epoch += 1
-        return self.epoch
-
-    async def recover(self) -> Recovered:
-        seq, state = self.snapshot if self.snapshot else (0, None)
-        return Recovered(seq, state, [e for e in self.entries if e.seq > seq])
-
-    def append_args(self, seq: int, now: float, commands: Sequence[Any],
-                    events: Sequence[Any]) -> Any:
-        return ("append", seq, now, unpack(pack(list(commands))))
-
-    def snapshot_args(self, seq: int, state: Any) -> Any:
-        return ("snapshot", seq, unpack(pack(state)))
-
-    async def write(self, ops: Sequence[tuple[str, Any]]) -> None:
-        await self.gate.wait()
-        if self.fail:
-            raise ConnectionError("redis went away")
-        self.rounds.append([kind for kind, _ in ops])
-        for kind, args in ops:
-            if kind == "append":
-                _, seq, now, commands = args
-                self.entries.append(JournalEntry(seq, now, commands))
-            else:
-                _, seq, state = args
-                self.snapshot = (seq, state)
-                self.entries = [e for e in self.entries if e.seq > seq]
+from .helpers import MemoryJournal
 
 
 async def start(journal: MemoryJournal, fatal: list[BaseException], every: int = 1_000
