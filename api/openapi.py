@@ -66,7 +66,10 @@ def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
     elif e.auth == "optional":
         op["security"] = [{}, {"bearer": []}]
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    declared = (e.params.model_json_schema(ref_template=REF).get("properties", {})
+                if e.params is not None else {})
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": declared.get(name, {"type": "string"})}
               for name in re.findall(r"{([^}:]+)", e.path)]
     if e.query is not None:
         schema = e.query.model_json_schema(by_alias=True, ref_template=REF)

@@ -1,6 +1,6 @@
-"""Endpoints as declarations: method, path, who may call, and the pydantic models of the query
-and the body. The same declaration validates each request and generates the OpenAPI document
-(`api.openapi`), so the document cannot drift from what is enforced.
+"""Endpoints as declarations: method, path, who may call, and the pydantic models of the path
+parameters, the query and the body. The same declaration validates each request and generates
+the OpenAPI document (`api.openapi`), so the document cannot drift from what is enforced.
 
 A handler receives a `Call` (the validated inputs and the caller) and returns a pydantic model,
 a plain JSON-able value, or a Starlette `Response`."""
@@ -42,6 +42,7 @@ class Call(Generic[Ctx]):
     body: Any
     user: Any  # api.security.tokens.Claims when authenticated, else None
     subject: str  # whom the rate limit counts: user:<id> or ip:<address>
+    params: Any = None  # the path parameters, validated, when the endpoint declares a model
 
 
 Handler = Callable[[Call[Any]], Awaitable[Any]]
@@ -57,6 +58,9 @@ class Endpoint:
     auth: Auth = "user"
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    params: type[BaseModel] | None = None
+    """The path parameters' model (`api.schemas.PathSchema`); a path it refuses names nothing
+    here (404). Without one, each parameter is a string."""
     response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
@@ -80,6 +84,18 @@ def path_uuid(call: Call[Any], name: str, what: str) -> UUID:
         return UUID(raw)
     except ValueError:
         raise NotFound(f"no {what} {raw}") from None
+
+
+def parse_path(endpoint: Endpoint, request: Request) -> Any:
+    if endpoint.params is None:
+        return None
+    try:
+        return endpoint.params.model_validate(request.path_params)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False, include_input=False)[0]
+        name = ".".join(str(p) for p in problem["loc"])
+        raise NotFound(f"no such {name}: {problem['msg']}",
+                       details={"field": name, "problem": problem["msg"]}) from None
 
 
 def parse_query(endpoint: Endpoint, request: Request) -> Any:

@@ -33,7 +33,15 @@ from api.errors import (
     from_domain,
 )
 from api.middleware import Guard
-from api.routing import Call, Endpoint, parse_body, parse_query, render, routes_of
+from api.routing import (
+    Call,
+    Endpoint,
+    parse_body,
+    parse_path,
+    parse_query,
+    render,
+    routes_of,
+)
 from api.security.tokens import ACCESS, Claims, InvalidToken
 from engine.actors.host import ShardUnavailable
 from engine.core.errors import DomainError
@@ -110,9 +118,11 @@ def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[R
                 raise Unauthorized()
             if endpoint.auth == "admin" and (user is None or user.role != "admin"):
                 raise Forbidden("administrators only")
+            params = parse_path(endpoint, request)
             query = parse_query(endpoint, request)
             body = await parse_body(endpoint, request, settings.max_body_bytes)
-            call = Call(ctx, request, dict(request.path_params), query, body, user, subject)
+            call = Call(ctx, request, dict(request.path_params), query, body, user, subject,
+                        params)
             return render(await endpoint.handler(call), endpoint.status)
         except ApiError as err:
             audit_error(ctx, request, err, user, ip)

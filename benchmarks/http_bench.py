@@ -306,7 +306,10 @@ def _paired_ratio(result: Result, baseline: Result | None) -> float | None:
 
 
 BENCHMARKS = ("hello_serve", "hello_uvicorn", "queue_status", "seat_layout",
-              "seat_layout_full", "seat_lock")
+              "seat_layout_compressed", "seat_layout_full", "seat_layout_full_compressed",
+              "seat_layout_static", "seat_lock")
+BROWSER_ENCODINGS = {"Accept-Encoding": "gzip, deflate, br"}
+"""What browsers send: the `*_compressed` and static rounds ask as they do."""
 
 
 @dataclass
@@ -362,11 +365,41 @@ class Targets:
                     f"live status of all {self.venue.seat_count:,} seats and availability",
                     self.host, self.port)
 
+    async def seat_layout_compressed(self) -> Spec:
+        request = get(f"/api/v1/seats/events/{self.event_id}?view=status", BROWSER_ENCODINGS)
+        return Spec("GET", "/api/v1/seats/events/{eventId}?view=status", lambda k, n: request,
+                    "the live status, asked as browsers ask (Accept-Encoding: gzip, deflate, "
+                    "br)", self.host, self.port)
+
     async def seat_layout_full(self) -> Spec:
         request = get(f"/api/v1/seats/events/{self.event_id}")
         return Spec("GET", "/api/v1/seats/events/{eventId}", lambda k, n: request,
                     "the whole layout (about 1.4 MB) with the live status", self.host,
                     self.port)
+
+    async def seat_layout_full_compressed(self) -> Spec:
+        request = get(f"/api/v1/seats/events/{self.event_id}", BROWSER_ENCODINGS)
+        return Spec("GET", "/api/v1/seats/events/{eventId}", lambda k, n: request,
+                    "the whole layout with the live status, asked as browsers ask", self.host,
+                    self.port)
+
+    async def seat_layout_static(self) -> Spec:
+        url = await self.layout_url()
+        request = get(url, BROWSER_ENCODINGS)
+        return Spec("GET", "/api/v1/seats/events/{eventId}/layout/{digest}",
+                    lambda k, n: request, "the layout alone, immutable under its digest, "
+                    "asked as browsers ask", self.host, self.port)
+
+    async def layout_url(self) -> str:
+        """The layout's URL, as the live status names it."""
+        answer = await ask(self.host, self.port,
+                           get(f"/api/v1/seats/events/{self.event_id}?view=status"))
+        check_statuses("the live status", {answer.status: 1}, {200},
+                       {answer.status: answer.body})
+        url = json.loads(answer.body).get("layoutUrl")
+        if not isinstance(url, str):
+            raise UnexpectedStatus("the live status names no layoutUrl")
+        return url
 
     async def seat_lock(self) -> Spec:
         seats = [s.id for s in self.venue.seats()]
@@ -400,7 +433,8 @@ class Targets:
         them: one request each, after the load."""
         out: dict[str, dict[str, Any]] = {}
         for name, path in (("seat_layout", f"/api/v1/seats/events/{self.event_id}?view=status"),
-                           ("seat_layout_full", f"/api/v1/seats/events/{self.event_id}")):
+                           ("seat_layout_full", f"/api/v1/seats/events/{self.event_id}"),
+                           ("seat_layout_static", await self.layout_url())):
             for accept in ENCODINGS:
                 answer = await ask(self.host, self.port, get(path, {"Accept-Encoding": accept}))
                 check_statuses(f"{name} with Accept-Encoding: {accept}", {answer.status: 1},
