@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from re import Pattern
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import (
     ApiError,
@@ -165,17 +168,79 @@ def render(result: Any, status: int) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+RequestHandler = Callable[[Request], Awaitable[Response]]
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class RequestApp:
+    """A request handler as a plain ASGI app. Starlette routes to an ASGI app as it is, where
+    it would wrap a function in two more layers (and two more closures per request) for
+    exception handlers that a handler made by `api.service.wrap` never leaves to it."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: RequestHandler) -> None:
+        self.handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def routes_of(
     endpoints: Sequence[Endpoint],
     prefix: str,
-    wrap: Callable[[Endpoint], Callable[[Request], Awaitable[Response]]],
+    wrap: Callable[[Endpoint], RequestHandler],
 ) -> list[Route]:
-    """Starlette routes for the endpoints under `prefix`, each wrapped by `wrap`."""
+    """Starlette routes for the endpoints under `prefix`, each wrapped by `wrap`, grouped by
+    path in the order the paths first appear."""
     by_path: dict[str, list[Endpoint]] = {}
     for endpoint in endpoints:
         by_path.setdefault(endpoint.relative(prefix), []).append(endpoint)
-    routes = []
-    for path, group in by_path.items():
-        for endpoint in group:
-            routes.append(Route(path, wrap(endpoint), methods=[endpoint.method]))
-    return routes
+    return [Route(path, RequestApp(wrap(endpoint)), methods=[endpoint.method])
+            for path, group in by_path.items() for endpoint in group]
+
+
+class EndpointRouter:
+    """Routes HTTP requests for the declared endpoints straight to their handlers, in the order
+    Starlette would (its routes for them come first, in the same order, and the first full
+    match wins), without Starlette's two exception middlewares, its router and its route
+    wrappers, which cost a hot path more than many handlers do. Anything else (WebSockets,
+    lifespan, an unknown path, a known path with another method, a missing trailing slash)
+    goes to `app`, which answers it as before. A handler's unexpected exception is answered
+    by `on_error` and raised again for the server to log, as Starlette does."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[Route], on_error: ErrorHandler) -> None:
+        self._app = app
+        self._on_error = on_error
+        self._routes: list[tuple[frozenset[str], Pattern[str], dict[str, Any],
+                                 RequestHandler]] = []
+        for route in routes:
+            if not isinstance(route.app, RequestApp) or not route.methods:
+                raise ValueError(f"{route.path} is not an endpoint route")
+            self._routes.append((frozenset(route.methods), route.path_regex,
+                                 route.param_convertors, route.app.handle))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = get_route_path(scope)
+            method = scope["method"]
+            for methods, regex, convertors, handle in self._routes:
+                if method not in methods:
+                    continue
+                match = regex.match(path)
+                if match is None:
+                    continue
+                params = match.groupdict()
+                for name, value in params.items():
+                    params[name] = convertors[name].convert(value)
+                scope["path_params"] = params
+                request = Request(scope, receive, send)
+                try:
+                    response = await handle(request)
+                except Exception as exc:
+                    await (await self._on_error(request, exc))(scope, receive, send)
+                    raise
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)

@@ -14,10 +14,10 @@ from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from api.audit import AuditEntry
 from api.context import ApiContext
@@ -36,6 +36,7 @@ from api.middleware import Guard
 from api.routing import (
     Call,
     Endpoint,
+    EndpointRouter,
     parse_body,
     parse_path,
     parse_query,
@@ -175,6 +176,29 @@ async def server_error(request: Request, exc: Exception) -> Response:
                         status_code=500)
 
 
+class ServiceApp(Starlette):
+    """A service's app: the Starlette app of its routes, with `Guard` and then an
+    `EndpointRouter` in front, which sends the declared endpoints' requests to their handlers
+    directly."""
+
+    def __init__(self, ctx: ApiContext, endpoint_routes: Sequence[Route],
+                 routes: Sequence[BaseRoute]) -> None:
+        super().__init__(
+            routes=routes,
+            exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+        )
+        self.state.ctx = ctx
+        self._front = Guard(EndpointRouter(self._starlette, endpoint_routes, server_error),
+                            max_bytes=ctx.settings.max_body_bytes)
+
+    async def _starlette(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self._front(scope, receive, send)
+
+
 def build_app(
     ctx: ApiContext,
     endpoints: Sequence[Endpoint],
@@ -182,14 +206,5 @@ def build_app(
     *,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    routes: list[BaseRoute] = list(routes_of(endpoints, prefix, lambda e: wrap(ctx, e)))
-    routes += extra_routes
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(Guard, max_bytes=ctx.settings.max_body_bytes),
-        ],
-        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
-    )
-    app.state.ctx = ctx
-    return app
+    endpoint_routes = routes_of(endpoints, prefix, lambda e: wrap(ctx, e))
+    return ServiceApp(ctx, endpoint_routes, [*endpoint_routes, *extra_routes])
