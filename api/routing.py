@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 from starlette._utils import get_route_path
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -101,23 +102,47 @@ def parse_path(endpoint: Endpoint, request: Request) -> Any:
                        details={"field": name, "problem": problem["msg"]}) from None
 
 
+def header(conn: HTTPConnection, name: bytes) -> str | None:
+    """A request header's value (the first, if repeated), by its lower-case name: a scan of
+    the raw headers, without the `Headers` object and the `KeyError` of a missing one."""
+    for key, value in conn.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def query_values(request: Request) -> dict[str, str | list[str]]:
+    """The query string's parameters, as `request.query_params` reads them (blank values
+    kept), a repeated one as the list of its values."""
+    raw: dict[str, str | list[str]] = {}
+    query: bytes = request.scope.get("query_string", b"")
+    if not query:
+        return raw
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        known = raw.get(key)
+        if known is None:
+            raw[key] = value
+        elif isinstance(known, list):
+            known.append(value)
+        else:
+            raw[key] = [known, value]
+    return raw
+
+
 def parse_query(endpoint: Endpoint, request: Request) -> Any:
+    raw = query_values(request)
     if endpoint.query is None:
-        if request.query_params:
+        if raw:
             raise Unprocessable("this endpoint takes no query parameters",
-                                details={"fields": sorted(request.query_params)})
+                                details={"fields": sorted(raw)})
         return None
-    raw: dict[str, Any] = {}
-    for key in request.query_params:
-        values = request.query_params.getlist(key)
-        raw[key] = values if len(values) > 1 else values[0]
     return _validate(endpoint.query, raw, from_strings=True)
 
 
 async def parse_body(endpoint: Endpoint, request: Request, max_bytes: int) -> Any:
     if endpoint.body is None:
         return None
-    content_type = request.headers.get("content-type", "")
+    content_type = header(request, b"content-type") or ""
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
     chunks = []

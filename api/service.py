@@ -37,6 +37,7 @@ from api.routing import (
     Call,
     Endpoint,
     EndpointRouter,
+    header,
     parse_body,
     parse_path,
     parse_query,
@@ -62,7 +63,7 @@ UNAVAILABLE = (ShardUnavailable, RayActorError, OSError, asyncpg.CannotConnectNo
 def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:
     """The client's address: the peer, or with proxies in front, the entry they appended."""
     if trusted_hops > 0:
-        forwarded = conn.headers.get("x-forwarded-for", "")
+        forwarded = header(conn, b"x-forwarded-for") or ""
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if len(hops) >= trusted_hops:
             return hops[-trusted_hops]
@@ -71,10 +72,10 @@ def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:
 
 def authenticate(ctx: ApiContext, conn: HTTPConnection) -> Claims | None:
     """The caller's access-token claims; None without a token; Unauthorized if it is bad."""
-    header = conn.headers.get("authorization")
-    if header is None:
+    authorization = header(conn, b"authorization")
+    if authorization is None:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("use an Authorization: Bearer <access token> header",
                            code="TOKEN_INVALID")

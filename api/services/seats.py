@@ -16,14 +16,14 @@ from starlette.responses import Response
 
 from api.context import ApiContext
 from api.errors import ApiError
-from api.routing import Call, Endpoint
+from api.routing import Call, Endpoint, header
 from api.schemas import Schema
 from api.security.tokens import EVENT_ACCESS, Claims, InvalidToken
 from engine.core.inventory import HoldView
 
 PREFIX = "/api/v1/seats"
-ACCESS_HEADER = "x-event-access-token"
-IDEMPOTENCY_HEADER = "idempotency-key"
+ACCESS_HEADER = b"x-event-access-token"
+IDEMPOTENCY_HEADER = b"idempotency-key"
 
 _AUTO_KEYS = os.urandom(12).hex()
 _auto_numbers = itertools.count()
@@ -89,7 +89,7 @@ def _utc(timestamp: float) -> str:
 
 def require_admission(call: Call[ApiContext], event_id: str) -> Claims:
     """The caller's event access token, checked: issued for this event and this user."""
-    token = call.request.headers.get(ACCESS_HEADER)
+    token = header(call.request, ACCESS_HEADER)
     if not token:
         raise ApiError("join the queue: seats can be locked once you are admitted",
                        status=403, code="NOT_ADMITTED")
@@ -106,7 +106,7 @@ def require_admission(call: Call[ApiContext], event_id: str) -> Claims:
 
 
 def idempotency_key(call: Call[ApiContext]) -> str:
-    key = call.request.headers.get(IDEMPOTENCY_HEADER)
+    key = header(call.request, IDEMPOTENCY_HEADER)
     if key is None:  # a key no other request can have: this process's, numbered
         return f"auto:{_AUTO_KEYS}.{next(_auto_numbers)}"
     if not 1 <= len(key) <= 200:

@@ -1,17 +1,21 @@
 """The declared endpoints' own router: it picks the handler Starlette would, and leaves every
-other request (another method, an unknown path, a WebSocket) to the Starlette app."""
+other request (another method, an unknown path, a WebSocket) to the Starlette app; and the
+request readers it gives handlers, which read what Starlette's would."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from api.routing import EndpointRouter, RequestApp
+from api.routing import EndpointRouter, RequestApp, header, query_values
 
 
 def _handler(name: str, seen: list[tuple[str, dict[str, Any]]]) -> Any:
@@ -118,3 +122,22 @@ def test_only_endpoint_routes_are_taken() -> None:
 
     with pytest.raises(ValueError, match="not an endpoint route"):
         EndpointRouter(Fallback(), [Route("/x", plain)], _error)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=5), st.text(max_size=5)), max_size=6))
+def test_query_values_read_the_query_string_as_starlette_does(
+        pairs: list[tuple[str, str]]) -> None:
+    query = urlencode(pairs).encode() + (b"&flag" if pairs else b"")
+    request = Request({"type": "http", "query_string": query, "headers": []})
+    params = request.query_params
+    expected = {k: (v if len(v := params.getlist(k)) > 1 else v[0]) for k in params}
+    assert query_values(request) == expected
+
+
+def test_header_reads_the_first_value_of_a_lower_case_name() -> None:
+    request = Request({"type": "http", "headers": [(b"x-a", b"1"), (b"authorization", b"B t"),
+                                                   (b"x-a", b"2")]})
+    assert header(request, b"x-a") == "1"
+    assert header(request, b"authorization") == request.headers.get("Authorization")
+    assert header(request, b"idempotency-key") is None
