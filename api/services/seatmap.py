@@ -173,7 +173,14 @@ class _EventMap:
     _tail: bytes = b""  # the full view after its layout part, as last rendered
 
     def render(self, states: dict[str, int], availability: dict[str, Any]) -> None:
-        """The live part from the shards' answers, and both documents in every coding."""
+        """The live part from the shards' answers, and both documents in every coding, at once
+        (the refresh loop compresses in a worker thread: `live`, `encode`, `show`)."""
+        etag, live = self.live(states, availability)
+        self.show(live, *self.encode(etag, live, self.compressed))
+
+    def live(self, states: dict[str, int], availability: dict[str, Any]) -> tuple[str, bytes]:
+        """The live part's members (`"eventId":...,"availability":{...}`) and its validator,
+        which changes with the seats and the availability, not with the clock."""
         status = "".join("012"[states.get(sid, 0)] for sid in self.layout.seat_ids)
         changing = (f'"status":"{status}",'
                     f'"availability":{json.dumps(availability, separators=(",", ":"))}')
@@ -183,20 +190,31 @@ class _EventMap:
                 f'"statusLegend":{json.dumps(STATUS_LEGEND)},'
                 f'"layoutDigest":"{self.layout.digest}","layoutUrl":"{self.layout.url}",'
                 + changing).encode()
-        self.status = encoded(b"{" + live + b"}", etag)
+        return etag, live
+
+    def encode(self, etag: str, live: bytes,
+               compressed: _Compressed | None) -> tuple[Encoded, Encoded]:
+        """The status view and the full view of `live`, compressed; reads nothing that
+        changes, so it can run in a worker thread."""
+        tail = live + b"}"
+        return encoded(b"{" + tail, etag), self._full_of(etag, tail, compressed)
+
+    def show(self, live: bytes, status: Encoded, full: Encoded) -> None:
         self._tail = live + b"}"
-        self._full(etag)
+        self.status = status
+        if full.gzip is None and self.compressed is not None:  # compressed in the meantime
+            full = self._full_of(full.etag, self._tail, self.compressed)
+        self.full = full
 
     def take(self, compressed: _Compressed) -> None:
         """The layout's compressed forms, from now on (the full view's gzip at once)."""
         self.compressed = compressed
         if self._tail:
-            self._full(self.full.etag)
+            self.full = self._full_of(self.full.etag, self._tail, compressed)
 
-    def _full(self, etag: str) -> None:
-        self.full = Encoded(b"{" + self.layout.inner + b"," + self._tail, etag,
-                            gzip=None if self.compressed is None
-                            else self.compressed.full_prefix.complete(self._tail))
+    def _full_of(self, etag: str, tail: bytes, compressed: _Compressed | None) -> Encoded:
+        return Encoded(b"{" + self.layout.inner + b"," + tail, etag,
+                       gzip=None if compressed is None else compressed.full_prefix.complete(tail))
 
     @property
     def layout_document(self) -> Encoded:
@@ -261,7 +279,10 @@ class SeatMaps:
     async def _refresh(self, seat_map: _EventMap) -> None:
         seats = await self._ctx.engine.seats(seat_map.layout.event_id)
         states, availability = await asyncio.gather(seats.seat_states(), seats.availability())
-        seat_map.render(states, availability)
+        etag, live = seat_map.live(states, availability)
+        # zlib and brotli let go of the GIL: requests keep being answered meanwhile.
+        views = await asyncio.to_thread(seat_map.encode, etag, live, seat_map.compressed)
+        seat_map.show(live, *views)
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())

@@ -99,3 +99,14 @@ def test_the_layout_is_sent_immutable_and_compressed() -> None:
     assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert r.headers["etag"] == f'"{seat_map.layout.digest}-br"'
     assert len(r.body) < len(seat_map.layout.document.identity) / 4
+
+
+def test_a_layout_compressed_while_a_refresh_was_encoding_still_gzips_the_full_view() -> None:
+    seat_map = _map(compressed=False)
+    etag, live = seat_map.live({SEATS[0]: 2}, AVAILABILITY)
+    views = seat_map.encode(etag, live, seat_map.compressed)  # in the worker thread
+    seat_map.take(_Compressed.of(seat_map.layout))  # meanwhile, on the event loop
+    seat_map.show(live, *views)
+    assert seat_map.full.gzip is not None
+    assert gzip.decompress(seat_map.full.gzip) == seat_map.full.identity
+    assert json.loads(seat_map.full.identity)["status"][0] == "2"
