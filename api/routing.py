@@ -52,6 +52,11 @@ class Call(Generic[Ctx]):
 Handler = Callable[[Call[Any]], Awaitable[Any]]
 
 
+Header = tuple[str, str, bool] | tuple[str, str, bool, Any]
+"""A request header: name, description, whether it is required, and optionally the type (an
+`Annotated` str) its value is validated against, whose constraints the document shows."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -69,7 +74,7 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = ()
     rate_limited: bool = True
-    headers: tuple[tuple[str, str, bool], ...] = ()  # (name, description, required)
+    headers: tuple[Header, ...] = ()
     extra_responses: dict[int, str] = field(default_factory=dict)
 
     def relative(self, prefix: str) -> str:

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 from starlette.responses import Response
 
 from api.context import ApiContext
 from api.errors import ApiError
 from api.routing import Call, Endpoint, header
-from api.schemas import Schema
+from api.schemas import IdempotencyKey, Schema
 from api.security.tokens import EVENT_ACCESS, Claims, InvalidToken
 from engine.core.inventory import HoldView
 
@@ -25,6 +25,7 @@ PREFIX = "/api/v1/seats"
 ACCESS_HEADER = b"x-event-access-token"
 IDEMPOTENCY_HEADER = b"idempotency-key"
 
+_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 _AUTO_KEYS = os.urandom(12).hex()
 _auto_numbers = itertools.count()
 
@@ -109,10 +110,11 @@ def idempotency_key(call: Call[ApiContext]) -> str:
     key = header(call.request, IDEMPOTENCY_HEADER)
     if key is None:  # a key no other request can have: this process's, numbered
         return f"auto:{_AUTO_KEYS}.{next(_auto_numbers)}"
-    if not 1 <= len(key) <= 200:
+    try:
+        return _IDEMPOTENCY_KEY.validate_python(key)
+    except ValidationError:
         raise ApiError("Idempotency-Key must have 1 to 200 characters", status=422,
-                       code="VALIDATION_FAILED")
-    return key
+                       code="VALIDATION_FAILED") from None
 
 
 async def lock(call: Call[ApiContext]) -> Response:
@@ -139,6 +141,6 @@ ENDPOINTS: list[Endpoint] = [
              body=LockIn, response=HoldOut, status=201, errors=(403, 404, 409),
              headers=(("X-Event-Access-Token", "The access token issued on admission", True),
                       ("Idempotency-Key", "Retries with the same key return the same hold",
-                       False))),
+                       False, IdempotencyKey))),
 ]
 

@@ -3,6 +3,7 @@ that judge inputs exactly as the models that validate requests do."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -123,3 +124,25 @@ def test_the_documented_digest_pattern_agrees_with_validation(digest: str, valid
     except ValidationError:
         enforced = False
     assert documented == enforced == valid
+
+
+@pytest.mark.parametrize(("key", "valid"), [("k", True), ("k" * 200, True), ("", False),
+                                            ("k" * 201, False)])
+def test_the_documented_idempotency_key_agrees_with_the_lock(key: str, valid: bool) -> None:
+    from api.errors import ApiError
+    from api.services.seats import idempotency_key
+
+    lock = DOC["paths"]["/api/v1/seats/lock"]["post"]
+    schema = next(p["schema"] for p in lock["parameters"] if p["name"] == "Idempotency-Key")
+    documented = jsonschema.Draft202012Validator(schema).is_valid(key)
+
+    call = SimpleNamespace(request=SimpleNamespace(
+        scope={"headers": [(b"idempotency-key", key.encode())]}))
+    refused: int | None = None
+    try:
+        enforced = idempotency_key(call) == key  # type: ignore[arg-type]
+    except ApiError as exc:
+        enforced, refused = False, exc.status
+    assert refused in (None, 422)
+    assert documented == enforced == valid
+
