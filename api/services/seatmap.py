@@ -108,7 +108,6 @@ class SeatMapOut(Schema):
 
 
 class SeatLayoutOut(Schema):
-    event_id: str
     layout_digest: str
     seat_id_format: str
     venue: dict[str, Any]
@@ -119,7 +118,8 @@ class SeatLayoutOut(Schema):
 @dataclass(frozen=True)
 class Layout:
     """An event's layout, serialised once: `inner` is `"venue":...,"sections":...,
-    "ticketTypes":...` (the members both documents share), `document` the layout resource."""
+    "ticketTypes":...` (the members both documents share), `document` the layout resource,
+    which its digest names: equal digests, equal bytes."""
 
     event_id: str
     inner: bytes
@@ -139,8 +139,10 @@ class Layout:
                             "ticketTypes": data["ticket_types"]},
                            separators=(",", ":"))[1:-1].encode()
         digest = hashlib.sha256(inner).hexdigest()[:DIGEST_CHARS]
-        document = (f'{{"eventId":{json.dumps(event_id)},"layoutDigest":"{digest}",'
-                    f'"seatIdFormat":"{SEAT_ID_FORMAT}",').encode() + inner + b"}"
+        # Nothing of the event but its layout: events with equal layouts share the bytes (and
+        # their compressed forms, kept by digest).
+        document = (f'{{"layoutDigest":"{digest}","seatIdFormat":"{SEAT_ID_FORMAT}",'
+                    ).encode() + inner + b"}"
         return cls(event_id, inner, digest, Encoded(document, f'"{digest}"'),
                    [s.id for s in venue.seats()])
 
