@@ -30,6 +30,7 @@ from api.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from api.middleware import at_mount_root, refused_length, with_security_headers
 
 Auth = Literal["public", "optional", "user", "admin"]
 Ctx = TypeVar("Ctx")
@@ -134,14 +135,30 @@ def query_values(request: Request) -> dict[str, str | list[str]]:
     return raw
 
 
+QUERIES_KEPT = 10_000
+_queries: dict[tuple[type[BaseModel], bytes], BaseModel] = {}
+"""Validated queries of frozen models by their query strings: a client polling asks the same
+one again and again (a waiting user's status, with its ticket)."""
+
+
 def parse_query(endpoint: Endpoint, request: Request) -> Any:
-    raw = query_values(request)
-    if endpoint.query is None:
+    model = endpoint.query
+    if model is None:
+        raw = query_values(request)
         if raw:
             raise Unprocessable("this endpoint takes no query parameters",
                                 details={"fields": sorted(raw)})
         return None
-    return _validate(endpoint.query, raw, from_strings=True)
+    if not model.model_config.get("frozen"):
+        return _validate(model, query_values(request), from_strings=True)
+    key = (model, request.scope.get("query_string", b""))
+    found = _queries.get(key)
+    if found is None:
+        found = _validate(model, query_values(request), from_strings=True)
+        if len(_queries) >= QUERIES_KEPT:
+            _queries.clear()
+        _queries[key] = found
+    return found
 
 
 async def parse_body(endpoint: Endpoint, request: Request, max_bytes: int) -> Any:
@@ -235,14 +252,18 @@ class EndpointRouter:
     """Routes HTTP requests for the declared endpoints straight to their handlers, in the order
     Starlette would (its routes for them come first, in the same order, and the first full
     match wins), without Starlette's two exception middlewares, its router and its route
-    wrappers, which cost a hot path more than many handlers do. Anything else (WebSockets,
-    lifespan, an unknown path, a known path with another method, a missing trailing slash)
-    goes to `app`, which answers it as before. A handler's unexpected exception is answered
-    by `on_error` and raised again for the server to log, as Starlette does."""
+    wrappers, which cost a hot path more than many handlers do. It does what `Guard` does
+    (the mount point's root, the body size limit, the security headers), without wrapping
+    `send`. Anything else (WebSockets, lifespan, an unknown path, a known path with another
+    method, a missing trailing slash) goes to `app` (`Guard` in front of the Starlette app),
+    which answers it as before. A handler's unexpected exception is answered by `on_error`
+    and raised again for the server to log, as Starlette does."""
 
-    def __init__(self, app: ASGIApp, routes: Sequence[Route], on_error: ErrorHandler) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[Route], on_error: ErrorHandler, *,
+                 max_bytes: int) -> None:
         self._app = app
         self._on_error = on_error
+        self._max_bytes = max_bytes
         self._routes: list[tuple[frozenset[str], Pattern[str], dict[str, Any],
                                  RequestHandler]] = []
         for route in routes:
@@ -253,6 +274,7 @@ class EndpointRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            scope = at_mount_root(scope)
             path = get_route_path(scope)
             method = scope["method"]
             for methods, regex, convertors, handle in self._routes:
@@ -261,6 +283,8 @@ class EndpointRouter:
                 match = regex.match(path)
                 if match is None:
                     continue
+                if await refused_length(scope, send, self._max_bytes):
+                    return
                 params = match.groupdict()
                 for name, value in params.items():
                     params[name] = convertors[name].convert(value)
@@ -269,8 +293,11 @@ class EndpointRouter:
                 try:
                     response = await handle(request)
                 except Exception as exc:
-                    await (await self._on_error(request, exc))(scope, receive, send)
+                    response = await self._on_error(request, exc)
+                    response.raw_headers = with_security_headers(response.raw_headers)
+                    await response(scope, receive, send)
                     raise
+                response.raw_headers = with_security_headers(response.raw_headers)
                 await response(scope, receive, send)
                 return
         await self._app(scope, receive, send)

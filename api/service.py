@@ -178,9 +178,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 class ServiceApp(Starlette):
-    """A service's app: the Starlette app of its routes, with `Guard` and then an
-    `EndpointRouter` in front, which sends the declared endpoints' requests to their handlers
-    directly."""
+    """A service's app: an `EndpointRouter`, which answers the declared endpoints' requests
+    itself, in front of `Guard` and the Starlette app of every route, which answer the rest."""
 
     def __init__(self, ctx: ApiContext, endpoint_routes: Sequence[Route],
                  routes: Sequence[BaseRoute]) -> None:
@@ -189,8 +188,9 @@ class ServiceApp(Starlette):
             exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
         )
         self.state.ctx = ctx
-        self._front = Guard(EndpointRouter(self._starlette, endpoint_routes, server_error),
-                            max_bytes=ctx.settings.max_body_bytes)
+        max_bytes = ctx.settings.max_body_bytes
+        self._front = EndpointRouter(Guard(self._starlette, max_bytes=max_bytes),
+                                     endpoint_routes, server_error, max_bytes=max_bytes)
 
     async def _starlette(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
