@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from api.routing import Endpoint
@@ -66,7 +66,10 @@ def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
     elif e.auth == "optional":
         op["security"] = [{}, {"bearer": []}]
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    declared = (e.params.model_json_schema(ref_template=REF).get("properties", {})
+                if e.params is not None else {})
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": declared.get(name, {"type": "string"})}
               for name in re.findall(r"{([^}:]+)", e.path)]
     if e.query is not None:
         schema = e.query.model_json_schema(by_alias=True, ref_template=REF)
@@ -74,9 +77,10 @@ def _operation(e: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in needed,
                            "schema": prop})
-    for name, description, must in e.headers:
+    for name, description, must, *typed in e.headers:
+        schema = TypeAdapter(typed[0]).json_schema() if typed else {"type": "string"}
         params.append({"name": name, "in": "header", "required": must,
-                       "description": description, "schema": {"type": "string"}})
+                       "description": description, "schema": schema})
     if params:
         op["parameters"] = params
     if e.body is not None:

@@ -17,6 +17,13 @@ class Schema(BaseModel):
                               frozen=True)
 
 
+class PathSchema(BaseModel):
+    """Path parameters, by the names in the path (`{event_id}`); strings converted to the
+    declared types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class QuerySchema(BaseModel):
     """Query strings: strings are converted to the declared types; unknown names refused."""
 

@@ -14,10 +14,10 @@ from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from api.audit import AuditEntry
 from api.context import ApiContext
@@ -33,7 +33,17 @@ from api.errors import (
     from_domain,
 )
 from api.middleware import Guard
-from api.routing import Call, Endpoint, parse_body, parse_query, render, routes_of
+from api.routing import (
+    Call,
+    Endpoint,
+    EndpointRouter,
+    header,
+    parse_body,
+    parse_path,
+    parse_query,
+    render,
+    routes_of,
+)
 from api.security.tokens import ACCESS, Claims, InvalidToken
 from engine.actors.host import ShardUnavailable
 from engine.core.errors import DomainError
@@ -53,7 +63,7 @@ UNAVAILABLE = (ShardUnavailable, RayActorError, OSError, asyncpg.CannotConnectNo
 def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:
     """The client's address: the peer, or with proxies in front, the entry they appended."""
     if trusted_hops > 0:
-        forwarded = conn.headers.get("x-forwarded-for", "")
+        forwarded = header(conn, b"x-forwarded-for") or ""
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if len(hops) >= trusted_hops:
             return hops[-trusted_hops]
@@ -62,10 +72,10 @@ def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:
 
 def authenticate(ctx: ApiContext, conn: HTTPConnection) -> Claims | None:
     """The caller's access-token claims; None without a token; Unauthorized if it is bad."""
-    header = conn.headers.get("authorization")
-    if header is None:
+    authorization = header(conn, b"authorization")
+    if authorization is None:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("use an Authorization: Bearer <access token> header",
                            code="TOKEN_INVALID")
@@ -110,9 +120,11 @@ def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[R
                 raise Unauthorized()
             if endpoint.auth == "admin" and (user is None or user.role != "admin"):
                 raise Forbidden("administrators only")
+            params = parse_path(endpoint, request)
             query = parse_query(endpoint, request)
             body = await parse_body(endpoint, request, settings.max_body_bytes)
-            call = Call(ctx, request, dict(request.path_params), query, body, user, subject)
+            call = Call(ctx, request, dict(request.path_params), query, body, user, subject,
+                        params)
             return render(await endpoint.handler(call), endpoint.status)
         except ApiError as err:
             audit_error(ctx, request, err, user, ip)
@@ -165,6 +177,29 @@ async def server_error(request: Request, exc: Exception) -> Response:
                         status_code=500)
 
 
+class ServiceApp(Starlette):
+    """A service's app: an `EndpointRouter`, which answers the declared endpoints' requests
+    itself, in front of `Guard` and the Starlette app of every route, which answer the rest."""
+
+    def __init__(self, ctx: ApiContext, endpoint_routes: Sequence[Route],
+                 routes: Sequence[BaseRoute]) -> None:
+        super().__init__(
+            routes=routes,
+            exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+        )
+        self.state.ctx = ctx
+        max_bytes = ctx.settings.max_body_bytes
+        self._front = EndpointRouter(Guard(self._starlette, max_bytes=max_bytes),
+                                     endpoint_routes, server_error, max_bytes=max_bytes)
+
+    async def _starlette(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self._front(scope, receive, send)
+
+
 def build_app(
     ctx: ApiContext,
     endpoints: Sequence[Endpoint],
@@ -172,14 +207,5 @@ def build_app(
     *,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    routes: list[BaseRoute] = list(routes_of(endpoints, prefix, lambda e: wrap(ctx, e)))
-    routes += extra_routes
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(Guard, max_bytes=ctx.settings.max_body_bytes),
-        ],
-        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
-    )
-    app.state.ctx = ctx
-    return app
+    endpoint_routes = routes_of(endpoints, prefix, lambda e: wrap(ctx, e))
+    return ServiceApp(ctx, endpoint_routes, [*endpoint_routes, *extra_routes])

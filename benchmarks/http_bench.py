@@ -24,12 +24,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.checks import SAMPLE_BYTES, UnexpectedStatus, check_statuses
 from benchmarks.engine_bench import machine
 
 RESULTS = Path(__file__).parent / "results" / "http_bench.json"
@@ -54,17 +55,47 @@ class Result:
 
 
 class Stats:
+    """The answers of one round: latencies and statuses of those in the measured window, and
+    every answer's status (warm-up included) with a body of each, for `check`."""
+
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
+        self.all_statuses: dict[int, int] = {}
+        self.samples: dict[int, bytes] = {}
+        self.duration = 1.0
 
     def record(self, status: int, seconds: float) -> None:
         self.latencies.append(seconds)
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
+    def answered(self, status: int, body: bytes) -> None:
+        self.all_statuses[status] = self.all_statuses.get(status, 0) + 1
+        if status not in self.samples:
+            self.samples[status] = body[:SAMPLE_BYTES]
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Reads one response; returns its status and whether the server keeps the connection."""
+    def check(self, what: str, expected: Collection[int]) -> None:
+        """`UnexpectedStatus` unless every answer of the round had an expected status."""
+        check_statuses(what, self.all_statuses, expected, self.samples)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    keep: bool  # the server keeps the connection open
+    head: bytes
+    body: bytes  # as sent: compressed if the server compressed it
+
+    def header(self, name: bytes) -> bytes | None:
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name:
+                return value.strip()
+        return None
+
+
+async def _read_response(reader: asyncio.StreamReader) -> Answer:
+    """Reads one response."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = None
@@ -79,15 +110,18 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
             chunked = True
         elif name == b"connection" and b"close" in value.lower():
             keep = False
+    body = b""
     if chunked:
+        chunks = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
-            await reader.readexactly(size + 2)
+            chunks.append((await reader.readexactly(size + 2))[:-2])
             if size == 0:
                 break
+        body = b"".join(chunks)
     elif length:
-        await reader.readexactly(length)
-    return status, keep
+        body = await reader.readexactly(length)
+    return Answer(status, keep, head, body)
 
 
 async def load(host: str, port: int, build: Callable[[int, int], bytes], *, clients: int,
@@ -110,23 +144,24 @@ async def load(host: str, port: int, build: Callable[[int, int], bytes], *, clie
                 sent += 1
                 t0 = time.perf_counter()
                 writer.write(request)
-                status, keep = await _read_response(reader)
+                answer = await _read_response(reader)
                 if t0 >= counted_from:
-                    stats.record(status, time.perf_counter() - t0)
-                if not keep:
+                    stats.record(answer.status, time.perf_counter() - t0)
+                stats.answered(answer.status, answer.body)
+                if not answer.keep:
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
         finally:
             writer.close()
 
     await asyncio.gather(*(client(k) for k in range(clients)))
-    stats.duration = min(time.perf_counter(), stop_at) - counted_from  # type: ignore[attr-defined]
+    stats.duration = min(time.perf_counter(), stop_at) - counted_from
     return stats
 
 
 def summarise(name: str, method: str, path: str, stats: Stats, notes: str = "") -> Result:
     lat = sorted(stats.latencies)
-    duration = max(1e-9, getattr(stats, "duration", 1.0))
+    duration = max(1e-9, stats.duration)
     ok = sum(n for s, n in stats.statuses.items() if s < 400)
     return Result(
         name=name, method=method, path=path, rps=round(len(lat) / duration, 1),
@@ -172,6 +207,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                        metrics_port=free_port(), haproxy_stats_port=free_port(),
                        rate_limit_per_min=1_000_000_000, demo_event=False)
     results: dict[str, Result] = {}
+    wire: dict[str, dict[str, Any]] = {}
     with LocalStores(settings) as stores:
         settings = replica_settings(settings, database_url=stores.database_url,
                                     redis_url=stores.redis_url)
@@ -224,12 +260,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"measuring {name} (round {round_no + 1} of {args.rounds})", flush=True)
                     stats = await load(spec.host, spec.port, spec.build, limit=spec.limit,
                                        **common)
+                    stats.check(f"{name} ({spec.method} {spec.path}, round {round_no + 1})",
+                                spec.expected)
                     rounds[name].append(summarise(name, spec.method, spec.path, stats,
                                                   spec.notes))
             for name, measured in rounds.items():
                 median = sorted(measured, key=lambda m: m.rps)[len(measured) // 2]
                 median.rounds_rps = [m.rps for m in measured]
                 results[name] = median
+            wire = await targets.wire() if any(n.startswith("seat_layout") for n in chosen) \
+                else {}
         finally:
             hello.terminate()
             hello.wait(timeout=30)
@@ -252,6 +292,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                            "met": (results[name].ratio_to_serve_hello or 0) >= ratio}
                     for name, ratio in TARGETS.items() if name in results},
         "endpoints": {name: asdict(r) for name, r in results.items()},
+        "wire": wire,
     }
 
 
@@ -265,7 +306,10 @@ def _paired_ratio(result: Result, baseline: Result | None) -> float | None:
 
 
 BENCHMARKS = ("hello_serve", "hello_uvicorn", "queue_status", "seat_layout",
-              "seat_layout_full", "seat_lock")
+              "seat_layout_compressed", "seat_layout_full", "seat_layout_full_compressed",
+              "seat_layout_static", "seat_lock")
+BROWSER_ENCODINGS = {"Accept-Encoding": "gzip, deflate, br"}
+"""What browsers send: the `*_compressed` and static rounds ask as they do."""
 
 
 @dataclass
@@ -277,6 +321,8 @@ class Spec:
     host: str
     port: int
     limit: int | None = None
+    expected: frozenset[int] = frozenset({200})
+    """The only statuses the round may see; anything else stops the run (`benchmarks.checks`)."""
 
 
 class Targets:
@@ -290,8 +336,10 @@ class Targets:
         self.new_event = new_event
 
     async def hello_serve(self) -> Spec:
-        request = get("/hello")
-        return Spec("GET", "/hello", lambda k, n: request,
+        # The app's root route under the route prefix: `/hello` itself is answered with a 307
+        # to `/hello/`, which is cheaper than the hello-world and is not it.
+        request = get("/hello/")
+        return Spec("GET", "/hello/", lambda k, n: request,
                     "a Ray Serve deployment of the hello app", self.host, self.port)
 
     async def hello_uvicorn(self) -> Spec:
@@ -317,11 +365,41 @@ class Targets:
                     f"live status of all {self.venue.seat_count:,} seats and availability",
                     self.host, self.port)
 
+    async def seat_layout_compressed(self) -> Spec:
+        request = get(f"/api/v1/seats/events/{self.event_id}?view=status", BROWSER_ENCODINGS)
+        return Spec("GET", "/api/v1/seats/events/{eventId}?view=status", lambda k, n: request,
+                    "the live status, asked as browsers ask (Accept-Encoding: gzip, deflate, "
+                    "br)", self.host, self.port)
+
     async def seat_layout_full(self) -> Spec:
         request = get(f"/api/v1/seats/events/{self.event_id}")
         return Spec("GET", "/api/v1/seats/events/{eventId}", lambda k, n: request,
                     "the whole layout (about 1.4 MB) with the live status", self.host,
                     self.port)
+
+    async def seat_layout_full_compressed(self) -> Spec:
+        request = get(f"/api/v1/seats/events/{self.event_id}", BROWSER_ENCODINGS)
+        return Spec("GET", "/api/v1/seats/events/{eventId}", lambda k, n: request,
+                    "the whole layout with the live status, asked as browsers ask", self.host,
+                    self.port)
+
+    async def seat_layout_static(self) -> Spec:
+        url = await self.layout_url()
+        request = get(url, BROWSER_ENCODINGS)
+        return Spec("GET", "/api/v1/seats/events/{eventId}/layout/{digest}",
+                    lambda k, n: request, "the layout alone, immutable under its digest, "
+                    "asked as browsers ask", self.host, self.port)
+
+    async def layout_url(self) -> str:
+        """The layout's URL, as the live status names it."""
+        answer = await ask(self.host, self.port,
+                           get(f"/api/v1/seats/events/{self.event_id}?view=status"))
+        check_statuses("the live status", {answer.status: 1}, {200},
+                       {answer.status: answer.body})
+        url = json.loads(answer.body).get("layoutUrl")
+        if not isinstance(url, str):
+            raise UnexpectedStatus("the live status names no layoutUrl")
+        return url
 
     async def seat_lock(self) -> Spec:
         seats = [s.id for s in self.venue.seats()]
@@ -341,9 +419,46 @@ class Targets:
                         {"Authorization": f"Bearer {users[user].token}",
                          "X-Event-Access-Token": admitted[user]})
 
+        # Every request names a seat of its own on a fresh event with seats for every request
+        # the round may send (`limit`), so each must be held: a 409 here is a bug, not a
+        # sold-out event, and stops the run like any other status but 201.
         return Spec("POST", "/api/v1/seats/lock", lock,
                     "one named seat per request, each a different seat; journaled before "
-                    "the reply", self.host, self.port, limit=len(users) * per_user)
+                    "the reply", self.host, self.port, limit=len(users) * per_user,
+                    expected=frozenset({201}))
+
+
+    async def wire(self) -> dict[str, dict[str, Any]]:
+        """The seat layout's bytes on the wire, as each encoding a client may accept brings
+        them: one request each, after the load."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, path in (("seat_layout", f"/api/v1/seats/events/{self.event_id}?view=status"),
+                           ("seat_layout_full", f"/api/v1/seats/events/{self.event_id}"),
+                           ("seat_layout_static", await self.layout_url())):
+            for accept in ENCODINGS:
+                answer = await ask(self.host, self.port, get(path, {"Accept-Encoding": accept}))
+                check_statuses(f"{name} with Accept-Encoding: {accept}", {answer.status: 1},
+                               {200}, {answer.status: answer.body})
+                encoding = answer.header(b"content-encoding")
+                out[f"{name} ({accept})"] = {
+                    "path": path, "accept_encoding": accept,
+                    "content_encoding": encoding.decode() if encoding else "identity",
+                    "body_bytes": len(answer.body), "head_bytes": len(answer.head),
+                    "cache_control": (answer.header(b"cache-control") or b"").decode()}
+        return out
+
+
+ENCODINGS = ("identity", "gzip", "br")
+
+
+async def ask(host: str, port: int, request: bytes) -> Answer:
+    """One request on a connection of its own."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        return await _read_response(reader)
+    finally:
+        writer.close()
 
 
 async def _wait_http(host: str, port: int, request: bytes, timeout_s: float = 60) -> None:
@@ -352,9 +467,9 @@ async def _wait_http(host: str, port: int, request: bytes, timeout_s: float = 60
         try:
             reader, writer = await asyncio.open_connection(host, port)
             writer.write(request)
-            status, _ = await _read_response(reader)
+            answer = await _read_response(reader)
             writer.close()
-            if status < 500:
+            if answer.status < 500:
                 return
         except OSError:
             pass
@@ -391,15 +506,16 @@ def hello_deployment(settings: Any) -> Any:
 
 
 async def _join(host: str, port: int, event_id: str, token: str) -> str:
+    """Joins the event's line; the ticket. `UnexpectedStatus` unless the join answers 200."""
     reader, writer = await asyncio.open_connection(host, port)
     writer.write((f"POST /api/v1/queue/join/{event_id} HTTP/1.1\r\nHost: bench\r\n"
                   f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n").encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length")))
-    body = json.loads(await reader.readexactly(length))
+    answer = await _read_response(reader)
     writer.close()
-    if "ticket" not in body or not body["ticket"]:
+    check_statuses(f"POST /api/v1/queue/join/{event_id}", {answer.status: 1}, {200},
+                   {answer.status: answer.body})
+    body = json.loads(answer.body)
+    if not body.get("ticket"):
         raise RuntimeError(f"join failed: {body}")
     return str(body["ticket"])
 
@@ -416,7 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated endpoints (default: all)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    report = asyncio.run(run(args))
+    try:
+        report = asyncio.run(run(args))
+    except UnexpectedStatus as exc:
+        print(f"http_bench failed, nothing written: {exc}", file=sys.stderr)
+        return 1
     print(f"{'endpoint':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs Serve':>10}"
           f"{'vs uvicorn':>12}{'errors':>8}")
     def ratio(value: float | None) -> str:
@@ -426,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<18}{r['rps']:>9,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
               f"{ratio(r['ratio_to_serve_hello']):>10}{ratio(r['ratio_to_uvicorn_hello']):>12}"
               f"{r['errors']:>8}")
+    for name, w in report["wire"].items():
+        print(f"{name}: {w['body_bytes']:,} bytes ({w['content_encoding']}), "
+              f"cache-control: {w['cache_control'] or '-'}")
     for name, target in report["targets"].items():
         print(f"target {name}: >= {target['ratio_to_serve_hello']:.0%} of the Serve "
               f"hello-world: {'met' if target['met'] else 'NOT met'}")

@@ -67,6 +67,12 @@ def render_http_bench(report: dict[str, Any], directory: Path = RESULTS_DIR) -> 
     targets = "\n".join(f"- target {name}: >= {t['ratio_to_serve_hello']:.0%} of the Serve "
                         f"hello-world: {'met' if t['met'] else 'not met'}"
                         for name, t in report.get("targets", {}).items())
+    wire = report.get("wire") or {}
+    if wire:
+        table += "\n\n" + markdown_table(
+            ["seat layout", "body bytes on the wire", "content-encoding", "cache-control"],
+            [[name, w["body_bytes"], w["content_encoding"], w["cache_control"] or "-"]
+             for name, w in wire.items()])
     (directory / "http_bench.md").write_text(_header(report) + table + "\n\n" + targets + "\n")
     _bars(directory / "http_bench.png", list(endpoints),
           {"req/s": [e["rps"] for e in endpoints.values()]},

@@ -53,6 +53,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+from benchmarks.checks import SAMPLE_BYTES, UnexpectedStatus, check_statuses
 from benchmarks.report import RESULTS_DIR, markdown_table, write_report
 from benchmarks.scaling_bench import CpuMeter, CpuWindow, removing, role_of, run_processes
 
@@ -102,6 +103,16 @@ def process_nofile(pid: int) -> list[int] | None:
 # ---------------------------------------------------------------------------- the client
 
 
+class HandshakeRefused(ConnectionError):
+    """The server answered the opening handshake with an HTTP status other than 101: a refusal
+    (a bad token or ticket, a wrong path), which no capacity limit explains."""
+
+    def __init__(self, status: int, sample: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.sample = sample
+
+
 class _Socket(asyncio.Protocol):
     """One WebSocket client: the opening handshake, then server frames counted as they come
     (pings answered, a close echoed). Window statistics are kept in O(1) per message."""
@@ -137,10 +148,13 @@ class _Socket(asyncio.Protocol):
             if end < 0:
                 return
             status = bytes(self.buf[9:12])
+            head = bytes(self.buf[:end + 4])
             del self.buf[:end + 4]
             if status != b"101":
                 if not self.opened.done():
-                    self.opened.set_exception(ConnectionError(f"HTTP {status.decode()}"))
+                    code = int(status) if status.isdigit() else 0
+                    self.opened.set_exception(
+                        HandshakeRefused(code, (head + bytes(self.buf))[:SAMPLE_BYTES]))
                 self.abort()
                 return
             self.upgraded = True
@@ -227,6 +241,8 @@ class _Client:
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(concurrency)
         failures: dict[str, int] = {}
+        refused: dict[int, int] = {}
+        samples: dict[int, bytes] = {}
         started = time.monotonic()
         give_up_after = 2 * concurrency
         failed_in_a_row = 0
@@ -245,6 +261,9 @@ class _Client:
                         await loop.create_connection(lambda: sock, self.host, port)
                         await opened
                 except (OSError, TimeoutError) as exc:
+                    if isinstance(exc, HandshakeRefused):
+                        refused[exc.status] = refused.get(exc.status, 0) + 1
+                        samples.setdefault(exc.status, exc.sample)
                     reason = str(exc) if isinstance(exc, ConnectionError) else type(exc).__name__
                     failures[reason] = failures.get(reason, 0) + 1
                     failed_in_a_row += 1
@@ -255,6 +274,7 @@ class _Client:
 
         await asyncio.gather(*(one(port, path) for port, path in targets))
         return {"opened": len(targets) - sum(failures.values()), "failures": failures,
+                "refused": refused, "refused_samples": samples,
                 "seconds": round(time.monotonic() - started, 2)}
 
     async def window(self, seconds: float) -> dict[str, Any]:
@@ -345,10 +365,17 @@ class ClientPool:
         replies = await self._all([("open", (share, max(1, concurrency // n), timeout_s))
                                    for share in shares])
         failures: dict[str, int] = {}
+        refused: dict[int, int] = {}
+        samples: dict[int, bytes] = {}
         for reply in replies:
             for reason, count in reply["failures"].items():
                 failures[reason] = failures.get(reason, 0) + count
+            for status, count in reply["refused"].items():
+                refused[status] = refused.get(status, 0) + count
+            for status, sample in reply["refused_samples"].items():
+                samples.setdefault(status, sample)
         return {"opened": sum(r["opened"] for r in replies), "failures": failures,
+                "refused": refused, "refused_samples": samples,
                 "seconds": max(r["seconds"] for r in replies)}
 
     async def window(self, seconds: float) -> list[dict[str, Any]]:
@@ -462,6 +489,7 @@ async def measure(target: Target, *, steps: Sequence[int], pads: int, window_s: 
         failures: dict[str, int] = {}
         for goal in sorted(steps):
             reply = await pool.open(paths[opened:goal], open_concurrency, open_timeout_s)
+            check_handshakes(goal, reply)
             opened = goal
             for reason, count in reply["failures"].items():
                 failures[reason] = failures.get(reason, 0) + count
@@ -473,6 +501,7 @@ async def measure(target: Target, *, steps: Sequence[int], pads: int, window_s: 
             step = _step(goal, dict(failures), reply["seconds"], windows, cpu)
             sample = sample or next((w["sample"] for w in windows if w["sample"]), None)
             print(_progress(step), flush=True)
+            check_messages(step, sample)
             results.append(step)
             if reply["failures"]:
                 print(f"stopping: {sum(reply['failures'].values()):,} sockets of this step "
@@ -485,6 +514,27 @@ async def measure(target: Target, *, steps: Sequence[int], pads: int, window_s: 
         await pool.close()
     return WsRun(results, len(users), pads, round(join_seconds, 1), pool.hellos, processes,
                  nofile, sample)
+
+
+def check_handshakes(goal: int, reply: dict[str, Any]) -> None:
+    """`UnexpectedStatus` if a handshake of the step was answered with anything but 101. A
+    socket the server could not take times out or is refused at the TCP level (a capacity
+    finding, measured); an HTTP answer such as 403 or 404 means the sockets are not the queue
+    updates this benchmark measures."""
+    refused: dict[int, int] = reply.get("refused") or {}
+    if refused:
+        check_statuses(f"the WebSocket handshakes of the {goal:,}-socket step",
+                       {101: reply["opened"], **refused}, {101},
+                       reply.get("refused_samples"))
+
+
+def check_messages(step: Step, sample: str | None) -> None:
+    """`UnexpectedStatus` if a socket received anything but a `queue:update` of a waiting user:
+    the step then measured something other than the updates of the line."""
+    if step.unexpected_messages:
+        raise UnexpectedStatus(
+            f"the {step.target:,}-socket step received {step.unexpected_messages:,} messages "
+            f"other than a waiting user's queue:update; one began: {sample}")
 
 
 def _step(goal: int, failures: dict[str, int], open_seconds: float,
@@ -799,7 +849,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    result, parameters = asyncio.run(run(args))
+    try:
+        result, parameters = asyncio.run(run(args))
+    except UnexpectedStatus as exc:
+        print(f"ws_bench failed, nothing written: {exc}", file=sys.stderr)
+        return 1
     command = "python -m benchmarks.ws_bench " + " ".join(
         sys.argv[1:] if argv is None else argv)
     paths = report(result, parameters, command.strip(), args.output_dir)

@@ -1,7 +1,17 @@
-"""Event service, seat layout: every seat with its live status, and availability per section
-and grade. A hot path: each replica keeps, per event asked for recently, the layout
-serialised once and the live part refreshed from the shards every `TIKETI_SEATMAP_REFRESH_S`;
-a request is answered from those bytes without calling the engine."""
+"""Event service, seat layout. Two resources with different lives:
+
+- the layout (the venue, its sections, rows and seats with grade, price and position, the
+  ticket types) changes only with the venue: `GET .../{eventId}/layout/{digest}` names it by a
+  digest of its bytes, so it is immutable and cached for a year; a replica serialises and
+  compresses it (gzip, brotli) once, when it first loads the event;
+- the live part (one character per seat, availability per section and grade), refreshed from
+  the shards every `TIKETI_SEATMAP_REFRESH_S`: `GET .../{eventId}?view=status`, which names the
+  layout's URL; compressed once per refresh.
+
+`GET .../{eventId}` (`view=full`, the default, for existing clients) sends both in one
+document. It begins with the layout, so its gzip form costs a refresh only the compression of
+the live part (`GzipPrefix`). A request is answered from bytes made beforehand, without
+calling the engine."""
 
 from __future__ import annotations
 
@@ -11,17 +21,26 @@ import hashlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from starlette.responses import Response
 
+from api.compression import (
+    Encoded,
+    GzipPrefix,
+    brotli_bytes,
+    encoded,
+    gzip_bytes,
+    respond,
+)
 from api.context import ApiContext
 from api.errors import NotFound
 from api.routing import Call, Endpoint
-from api.schemas import QuerySchema, Schema
+from api.schemas import PathSchema, QuerySchema, Schema
 from engine.core.venue import Venue
 from engine.store import events_repo
 from engine.store.errors import NotFound as StoreNotFound
@@ -31,11 +50,36 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1/seats/events"
 IDLE_AFTER_S = 60.0
 STATUS_LEGEND = {"0": "available", "1": "held", "2": "sold"}
+SEAT_ID_FORMAT = "{section}-{row}-{number}"
+LIVE_CACHE = "no-cache"
+"""The live part may be kept, but must be revalidated (its ETag) before each use."""
+LAYOUT_CACHE = "public, max-age=31536000, immutable"
+"""A layout's URL names its bytes: they never change."""
+LAYOUT_GZIP_LEVEL = 9
+LAYOUT_BROTLI_QUALITY = 11
+"""A layout is compressed once per replica, so at the strongest levels (brotli's 11 takes a
+few seconds of a worker thread for the 47,400-seat stadium and saves a third over 5)."""
+DIGEST_CHARS = 32
+LAYOUTS_KEPT = 16
+"""Compressed layouts kept by digest, so an event that goes idle and comes back is not
+compressed again."""
+
+Digest = Annotated[str, StringConstraints(pattern=f"^[0-9a-f]{{{DIGEST_CHARS}}}$")]
+
+
+class EventPath(PathSchema):
+    event_id: UUID
+
+
+class LayoutPath(PathSchema):
+    event_id: UUID
+    digest: Digest = Field(description="The layout's digest, as the live view names it")
 
 
 class SeatMapQuery(QuerySchema):
     view: Literal["full", "status"] = Field(
-        "full", description="`status` leaves out the (unchanging) layout")
+        "full", description="`status` leaves out the (unchanging) layout: fetch it once from "
+                            "`layoutUrl`")
 
 
 class RowOut(Schema):
@@ -56,42 +100,131 @@ class SeatMapOut(Schema):
     status_legend: dict[str, str]
     status: str = Field(description="One character per seat, in layout order")
     availability: dict[str, Any]
+    layout_digest: str = Field(description="Names the layout the status is in the order of")
+    layout_url: str = Field(description="Where the layout is, immutable and cacheable")
     venue: dict[str, Any] | None = None
     sections: list[SectionLayout] | None = None
     ticket_types: list[dict[str, Any]] | None = None
 
 
+class SeatLayoutOut(Schema):
+    layout_digest: str
+    seat_id_format: str
+    venue: dict[str, Any]
+    sections: list[SectionLayout]
+    ticket_types: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An event's layout, serialised once: `inner` is `"venue":...,"sections":...,
+    "ticketTypes":...` (the members both documents share), `document` the layout resource,
+    which its digest names: equal digests, equal bytes."""
+
+    event_id: str
+    inner: bytes
+    digest: str
+    document: Encoded
+    seat_ids: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"{PREFIX}/{self.event_id}/layout/{self.digest}"
+
+    @classmethod
+    def of(cls, event_id: str, venue: Venue) -> Layout:
+        data = venue.to_dict()
+        inner = json.dumps({"venue": {"name": data["name"], "focal": data["focal"]},
+                            "sections": data["sections"],
+                            "ticketTypes": data["ticket_types"]},
+                           separators=(",", ":"))[1:-1].encode()
+        digest = hashlib.sha256(inner).hexdigest()[:DIGEST_CHARS]
+        # Nothing of the event but its layout: events with equal layouts share the bytes (and
+        # their compressed forms, kept by digest).
+        document = (f'{{"layoutDigest":"{digest}","seatIdFormat":"{SEAT_ID_FORMAT}",'
+                    ).encode() + inner + b"}"
+        return cls(event_id, inner, digest, Encoded(document, f'"{digest}"'),
+                   [s.id for s in venue.seats()])
+
+
+@dataclass(frozen=True)
+class _Compressed:
+    """What a layout costs to compress, made once in a worker thread."""
+
+    gzip: bytes
+    br: bytes
+    full_prefix: GzipPrefix  # the full view's gzip state after its layout part
+
+    @classmethod
+    def of(cls, layout: Layout) -> _Compressed:
+        doc = layout.document.identity
+        return cls(gzip_bytes(doc, LAYOUT_GZIP_LEVEL), brotli_bytes(doc, LAYOUT_BROTLI_QUALITY),
+                   GzipPrefix(b"{" + layout.inner + b","))
+
+
+_NOTHING_YET = Encoded(b"", '""')
+
+
 @dataclass
 class _EventMap:
-    event_id: str
-    layout: bytes  # `"venue":...,"sections":...,"ticketTypes":...`, serialised once
-    seat_ids: list[str]
+    layout: Layout
     asked_at: float = field(default_factory=time.monotonic)
-    full: bytes = b""
-    status_only: bytes = b""
-    etag: str = ""
+    compressed: _Compressed | None = None
+    status: Encoded = _NOTHING_YET
+    full: Encoded = _NOTHING_YET
+    _tail: bytes = b""  # the full view after its layout part, as last rendered
 
     def render(self, states: dict[str, int], availability: dict[str, Any]) -> None:
-        status = "".join("012"[states.get(sid, 0)] for sid in self.seat_ids)
-        now = time.time()
-        live = (f'"eventId":{json.dumps(self.event_id)},"asOf":{now:.3f},'
-                f'"seatIdFormat":"{{section}}-{{row}}-{{number}}",'
-                f'"statusLegend":{json.dumps(STATUS_LEGEND)},"status":"{status}",'
-                f'"availability":{json.dumps(availability, separators=(",", ":"))}').encode()
-        self.status_only = b"{" + live + b"}"
-        self.full = b"{" + live + b"," + self.layout + b"}"
-        self.etag = '"' + hashlib.sha256(self.status_only[self.status_only.index(b'"status"'):]
-                                         ).hexdigest()[:32] + '"'
+        """The live part from the shards' answers, and both documents in every coding, at once
+        (the refresh loop compresses in a worker thread: `live`, `encode`, `show`)."""
+        etag, live = self.live(states, availability)
+        self.show(live, *self.encode(etag, live, self.compressed))
 
+    def live(self, states: dict[str, int], availability: dict[str, Any]) -> tuple[str, bytes]:
+        """The live part's members (`"eventId":...,"availability":{...}`) and its validator,
+        which changes with the seats and the availability, not with the clock."""
+        status = "".join("012"[states.get(sid, 0)] for sid in self.layout.seat_ids)
+        changing = (f'"status":"{status}",'
+                    f'"availability":{json.dumps(availability, separators=(",", ":"))}')
+        etag = '"' + hashlib.sha256(changing.encode()).hexdigest()[:32] + '"'
+        live = (f'"eventId":{json.dumps(self.layout.event_id)},"asOf":{time.time():.3f},'
+                f'"seatIdFormat":"{SEAT_ID_FORMAT}",'
+                f'"statusLegend":{json.dumps(STATUS_LEGEND)},'
+                f'"layoutDigest":"{self.layout.digest}","layoutUrl":"{self.layout.url}",'
+                + changing).encode()
+        return etag, live
 
-def _layout(venue: Venue) -> bytes:
-    data = venue.to_dict()
-    layout = {
-        "venue": {"name": data["name"], "focal": data["focal"]},
-        "sections": data["sections"],
-        "ticketTypes": data["ticket_types"],
-    }
-    return json.dumps(layout, separators=(",", ":"))[1:-1].encode()
+    def encode(self, etag: str, live: bytes,
+               compressed: _Compressed | None) -> tuple[Encoded, Encoded]:
+        """The status view and the full view of `live`, compressed; reads nothing that
+        changes, so it can run in a worker thread."""
+        tail = live + b"}"
+        return encoded(b"{" + tail, etag), self._full_of(etag, tail, compressed)
+
+    def show(self, live: bytes, status: Encoded, full: Encoded) -> None:
+        self._tail = live + b"}"
+        self.status = status
+        if full.gzip is None and self.compressed is not None:  # compressed in the meantime
+            full = self._full_of(full.etag, self._tail, self.compressed)
+        self.full = full
+
+    def take(self, compressed: _Compressed) -> None:
+        """The layout's compressed forms, from now on (the full view's gzip at once)."""
+        self.compressed = compressed
+        if self._tail:
+            self.full = self._full_of(self.full.etag, self._tail, compressed)
+
+    def _full_of(self, etag: str, tail: bytes, compressed: _Compressed | None) -> Encoded:
+        return Encoded(b"{" + self.layout.inner + b"," + tail, etag,
+                       gzip=None if compressed is None else compressed.full_prefix.complete(tail))
+
+    @property
+    def layout_document(self) -> Encoded:
+        doc = self.layout.document
+        if self.compressed is None:
+            return doc
+        return Encoded(doc.identity, doc.etag, gzip=self.compressed.gzip,
+                       br=self.compressed.br)
 
 
 class SeatMaps:
@@ -101,6 +234,8 @@ class SeatMaps:
         self._ctx = ctx
         self._maps: dict[str, _EventMap] = {}
         self._loading: dict[str, asyncio.Task[_EventMap]] = {}
+        self._compressed: OrderedDict[str, _Compressed] = OrderedDict()
+        self._compressing: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def get(self, event_id: str) -> _EventMap:
@@ -121,24 +256,45 @@ class SeatMaps:
     async def _load(self, event_id: str) -> _EventMap:
         async with self._ctx.db.acquire() as conn:
             venue = await events_repo.load_venue(conn, UUID(event_id))
-        seat_map = _EventMap(event_id, _layout(venue), [s.id for s in venue.seats()])
+        seat_map = _EventMap(Layout.of(event_id, venue))
+        seat_map.compressed = self._compressed.get(seat_map.layout.digest)
         await self._refresh(seat_map)
         self._maps[event_id] = seat_map
+        if seat_map.compressed is None:
+            # Until the worker thread is done, the layout goes out uncompressed.
+            task = asyncio.get_running_loop().create_task(self._compress(seat_map))
+            self._compressing.add(task)
+            task.add_done_callback(self._compressing.discard)
         return seat_map
 
+    async def _compress(self, seat_map: _EventMap) -> None:
+        try:
+            compressed = await asyncio.to_thread(_Compressed.of, seat_map.layout)
+        except Exception:
+            log.exception("compressing the layout of %s failed", seat_map.layout.event_id)
+            return
+        self._compressed[seat_map.layout.digest] = compressed
+        while len(self._compressed) > LAYOUTS_KEPT:
+            self._compressed.popitem(last=False)
+        seat_map.take(compressed)
+
     async def _refresh(self, seat_map: _EventMap) -> None:
-        seats = await self._ctx.engine.seats(seat_map.event_id)
+        seats = await self._ctx.engine.seats(seat_map.layout.event_id)
         states, availability = await asyncio.gather(seats.seat_states(), seats.availability())
-        seat_map.render(states, availability)
+        etag, live = seat_map.live(states, availability)
+        # zlib and brotli let go of the GIL: requests keep being answered meanwhile.
+        views = await asyncio.to_thread(seat_map.encode, etag, live, seat_map.compressed)
+        seat_map.show(live, *views)
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._compressing]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _loop(self) -> None:
         while True:
@@ -154,23 +310,30 @@ class SeatMaps:
                     log.warning("seat map refresh of %s failed: %s", event_id, exc)
 
 
-async def seat_map(call: Call[ApiContext]) -> Response:
-    raw = call.path["event_id"]
-    try:
-        event_id = str(UUID(raw))
-    except ValueError:
-        raise NotFound(f"no event {raw}") from None
+async def _map_of(call: Call[ApiContext], event_id: UUID) -> _EventMap:
     maps: SeatMaps = call.ctx.extras["seat_maps"]
     try:
-        found = await maps.get(event_id)
+        return await maps.get(str(event_id))
     except StoreNotFound:
         raise NotFound(f"no event {event_id}") from None
-    if call.request.headers.get("if-none-match") == found.etag:
-        return Response(status_code=304, headers={"etag": found.etag})
+
+
+async def seat_map(call: Call[ApiContext]) -> Response:
+    path: EventPath = call.params
+    found = await _map_of(call, path.event_id)
     query: SeatMapQuery = call.query
-    body = found.full if query.view == "full" else found.status_only
-    return Response(body, media_type="application/json",
-                    headers={"etag": found.etag, "cache-control": "no-cache"})
+    return respond(found.full if query.view == "full" else found.status,
+                   call.request.headers, cache_control=LIVE_CACHE)
+
+
+async def seat_layout(call: Call[ApiContext]) -> Response:
+    path: LayoutPath = call.params
+    found = await _map_of(call, path.event_id)
+    if path.digest != found.layout.digest:
+        raise NotFound(f"event {path.event_id} has no layout {path.digest}; its layout is at "
+                       f"{found.layout.url}", code="LAYOUT_NOT_FOUND",
+                       details={"layoutUrl": found.layout.url})
+    return respond(found.layout_document, call.request.headers, cache_control=LAYOUT_CACHE)
 
 
 async def start(ctx: ApiContext) -> None:
@@ -182,7 +345,14 @@ async def start(ctx: ApiContext) -> None:
 
 ENDPOINTS = [
     Endpoint("GET", f"{PREFIX}/{{event_id}}", seat_map,
-             "Seat layout with each seat's live status and availability", "events",
-             auth="optional", query=SeatMapQuery, response=SeatMapOut, errors=(404,),
+             "Each seat's live status and availability, with the layout unless view=status "
+             "(gzip or brotli as Accept-Encoding allows; revalidate with If-None-Match)",
+             "events", auth="optional", params=EventPath, query=SeatMapQuery,
+             response=SeatMapOut, errors=(404,),
+             extra_responses={304: "Not modified since the ETag given"}),
+    Endpoint("GET", f"{PREFIX}/{{event_id}}/layout/{{digest}}", seat_layout,
+             "The event's seat layout, immutable under its digest (cache-control: immutable, "
+             "a year); gzip or brotli as Accept-Encoding allows", "events", auth="optional",
+             params=LayoutPath, response=SeatLayoutOut, errors=(404,),
              extra_responses={304: "Not modified since the ETag given"}),
 ]

@@ -3,6 +3,7 @@ that judge inputs exactly as the models that validate requests do."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -89,3 +90,59 @@ def test_documented_schemas_agree_with_validation(model: type[BaseModel],
         assert documented_ok, "the document refuses what the API accepts"
     else:
         assert not documented_ok, "the document accepts what the API refuses"
+
+
+def test_path_parameters_carry_the_constraints_their_models_enforce() -> None:
+    layout = DOC["paths"]["/api/v1/seats/events/{event_id}/layout/{digest}"]["get"]
+    params = {p["name"]: p for p in layout["parameters"] if p["in"] == "path"}
+    assert params["event_id"]["schema"] == {"format": "uuid", "title": "Event Id",
+                                            "type": "string"}
+    assert params["digest"]["schema"]["pattern"] == "^[0-9a-f]{32}$"
+    assert {"200", "304", "404"} <= set(layout["responses"])
+    seat_map = DOC["paths"]["/api/v1/seats/events/{event_id}"]["get"]
+    assert {p["name"]: p["schema"].get("format") for p in seat_map["parameters"]
+            if p["in"] == "path"} == {"event_id": "uuid"}
+    undeclared = DOC["paths"]["/api/v1/queue/join/{event_id}"]["post"]
+    assert undeclared["parameters"][0]["schema"] == {"type": "string"}
+
+
+@pytest.mark.parametrize(
+    ("digest", "valid"),
+    [("0123456789abcdef0123456789abcdef", True), ("0123456789ABCDEF0123456789abcdef", False),
+     ("0123", False), ("0123456789abcdef0123456789abcdef0", False)],
+)
+def test_the_documented_digest_pattern_agrees_with_validation(digest: str, valid: bool) -> None:
+    from api.services.seatmap import LayoutPath
+
+    layout = DOC["paths"]["/api/v1/seats/events/{event_id}/layout/{digest}"]["get"]
+    schema = next(p["schema"] for p in layout["parameters"] if p["name"] == "digest")
+    documented = jsonschema.Draft202012Validator(schema).is_valid(digest)
+    try:
+        LayoutPath.model_validate({"event_id": "6f9619ff-8b86-d011-b42d-00cf4fc964ff",
+                                   "digest": digest})
+        enforced = True
+    except ValidationError:
+        enforced = False
+    assert documented == enforced == valid
+
+
+@pytest.mark.parametrize(("key", "valid"), [("k", True), ("k" * 200, True), ("", False),
+                                            ("k" * 201, False)])
+def test_the_documented_idempotency_key_agrees_with_the_lock(key: str, valid: bool) -> None:
+    from api.errors import ApiError
+    from api.services.seats import idempotency_key
+
+    lock = DOC["paths"]["/api/v1/seats/lock"]["post"]
+    schema = next(p["schema"] for p in lock["parameters"] if p["name"] == "Idempotency-Key")
+    documented = jsonschema.Draft202012Validator(schema).is_valid(key)
+
+    call = SimpleNamespace(request=SimpleNamespace(
+        scope={"headers": [(b"idempotency-key", key.encode())]}))
+    refused: int | None = None
+    try:
+        enforced = idempotency_key(call) == key  # type: ignore[arg-type]
+    except ApiError as exc:
+        enforced, refused = False, exc.status
+    assert refused in (None, 422)
+    assert documented == enforced == valid
+
