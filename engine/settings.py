@@ -232,6 +232,20 @@ class Settings:
         "TIKETI_BREAKER_RESET_S", "How long the breaker stays open before a trial call.", 30.0
     )
     log_level: str = _env("TIKETI_LOG_LEVEL", "Log level of the engine.", "INFO")
+    payment_answer_s: float = _env(
+        "TIKETI_PAYMENT_ANSWER_S",
+        "Longest a payment request waits for the gateway or a shard before answering 503 with "
+        "Retry-After; the purchase goes on and its status tells how it ended.", 5.0,
+    )
+    saga_lease_s: float = _env(
+        "TIKETI_SAGA_LEASE_S",
+        "How long a purchase saga stays claimed by the replica running it (renewed while it "
+        "runs); a replica that dies leaves it to the others' recovery after this.", 15.0,
+    )
+    db_acquire_timeout_s: float = _env(
+        "TIKETI_DB_ACQUIRE_TIMEOUT_S",
+        "Longest a payment request waits for a database connection before answering 503.", 5.0,
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -275,6 +289,8 @@ class Settings:
         if self.hot_users_per_seat_shard < 1 or self.hot_max_seat_shards < 1 or (
                 self.hot_reshard_lead_s < 0):
             raise SettingsError("hot-event thresholds must be positive")
+        if min(self.payment_answer_s, self.saga_lease_s, self.db_acquire_timeout_s) <= 0:
+            raise SettingsError("payment timeouts and the saga lease must be positive")
         if self.trusted_hops < 0 or self.event_cache_ttl_s <= 0 or self.seatmap_refresh_s <= 0:
             raise SettingsError("hops must be non-negative and intervals positive")
         self.replicas()
