@@ -1,7 +1,8 @@
 """`Idempotency-Key` on POST requests, stored in PostgreSQL so every replica honours it: the
 same key and body get the first response again; the same key with another body is refused
 (422); a retry while the first attempt still runs is refused (409). A reply that says nothing
-final (a 5xx) is not kept, so a retry runs again."""
+final (a 5xx, or a 409 that only says another attempt is running) is not kept, so a retry runs
+again."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from engine.store import idempotency_repo
 
 HEADER = "idempotency-key"
 LEASE_S = 60.0
+NOT_FINAL = frozenset({"IN_FLIGHT", "PAYMENT_IN_PROGRESS"})
+"""Error codes that only say "not now": their replies are not kept."""
 
 
 def _hash(body: Any) -> str:
@@ -33,6 +36,10 @@ def _json_response(status: int, payload: Any) -> Response:
                     media_type="application/json", headers={"Idempotent-Replayed": "true"})
 
 
+def _conn(call: Call[ApiContext]) -> Any:
+    return call.ctx.db.acquire(timeout=call.ctx.settings.db_acquire_timeout_s)
+
+
 async def idempotent(call: Call[ApiContext], scope: str, status: int,
                      run: Callable[[], Awaitable[BaseModel]]) -> BaseModel | Response:
     key = call.request.headers.get(HEADER)
@@ -41,7 +48,7 @@ async def idempotent(call: Call[ApiContext], scope: str, status: int,
     if not 1 <= len(key) <= 200:
         raise Unprocessable("Idempotency-Key must have 1 to 200 characters")
     user = UUID(call.user.user_id)
-    async with call.ctx.db.acquire() as conn:
+    async with _conn(call) as conn:
         claim = await idempotency_repo.claim(conn, scope=scope, user_id=user, key=key,
                                              request_hash=_hash(call.body), lease_s=LEASE_S)
     if claim.outcome == "replay":
@@ -55,18 +62,18 @@ async def idempotent(call: Call[ApiContext], scope: str, status: int,
     try:
         result = await run()
     except ApiError as err:
-        async with call.ctx.db.acquire() as conn:
-            if err.status < 500:
+        async with _conn(call) as conn:
+            if err.status < 500 and err.code not in NOT_FINAL:
                 await idempotency_repo.finish(conn, scope=scope, user_id=user, key=key,
                                               status_code=err.status, response=err.body())
             else:
                 await idempotency_repo.abandon(conn, scope=scope, user_id=user, key=key)
         raise
     except BaseException:
-        async with call.ctx.db.acquire() as conn:
+        async with _conn(call) as conn:
             await idempotency_repo.abandon(conn, scope=scope, user_id=user, key=key)
         raise
-    async with call.ctx.db.acquire() as conn:
+    async with _conn(call) as conn:
         await idempotency_repo.finish(conn, scope=scope, user_id=user, key=key,
                                       status_code=status,
                                       response=result.model_dump(mode="json", by_alias=True))

@@ -232,6 +232,30 @@ class Settings:
         "TIKETI_BREAKER_RESET_S", "How long the breaker stays open before a trial call.", 30.0
     )
     log_level: str = _env("TIKETI_LOG_LEVEL", "Log level of the engine.", "INFO")
+    payment_answer_s: float = _env(
+        "TIKETI_PAYMENT_ANSWER_S",
+        "Longest a payment request waits for the gateway or a shard before answering 503 with "
+        "Retry-After; the purchase goes on and its status tells how it ended.", 5.0,
+    )
+    saga_lease_s: float = _env(
+        "TIKETI_SAGA_LEASE_S",
+        "How long a purchase saga stays claimed by the replica running it (renewed while it "
+        "runs); a replica that dies leaves it to the others' recovery after this.", 15.0,
+    )
+    db_acquire_timeout_s: float = _env(
+        "TIKETI_DB_ACQUIRE_TIMEOUT_S",
+        "Longest a payment request waits for a database connection before answering 503.", 5.0,
+    )
+    payments_db_pool: int = _env(
+        "TIKETI_PAYMENTS_DB_POOL",
+        "Database connections of a Payment replica (other replicas: 10). A request holds one "
+        "for about half of its time, never across a gateway or shard call.", 16,
+    )
+    payments_max_ongoing: int = _env(
+        "TIKETI_PAYMENTS_MAX_ONGOING",
+        "Requests a Payment replica serves at once; more wait in line for it. More at once only "
+        "stretches each request's database transactions (measured: loadtest/README.md).", 32,
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -275,6 +299,9 @@ class Settings:
         if self.hot_users_per_seat_shard < 1 or self.hot_max_seat_shards < 1 or (
                 self.hot_reshard_lead_s < 0):
             raise SettingsError("hot-event thresholds must be positive")
+        if min(self.payment_answer_s, self.saga_lease_s, self.db_acquire_timeout_s) <= 0 or (
+                min(self.payments_db_pool, self.payments_max_ongoing) < 1):
+            raise SettingsError("payment timeouts, lease, pool and concurrency must be positive")
         if self.trusted_hops < 0 or self.event_cache_ttl_s <= 0 or self.seatmap_refresh_s <= 0:
             raise SettingsError("hops must be non-negative and intervals positive")
         self.replicas()

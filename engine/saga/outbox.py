@@ -59,14 +59,18 @@ async def consume_once(redis: RedisClient, namespace: str, group: str, consumer:
         replies = cast(Replies, await redis.xreadgroup(
             group, consumer, {key: start}, count=count,
             block=None if start == "0" else block_ms))
-        for _, messages in replies or []:
-            for message_id, fields in messages:
-                if not fields:
-                    continue
-                await handle(int(fields[b"id"]), fields[b"type"].decode(),
-                             json.loads(fields[b"payload"]))
-                await redis.xack(key, group, message_id)
-                handled += 1
+        done: list[Any] = []
+        try:
+            for _, messages in replies or []:
+                for message_id, fields in messages:
+                    if fields:
+                        await handle(int(fields[b"id"]), fields[b"type"].decode(),
+                                     json.loads(fields[b"payload"]))
+                        handled += 1
+                    done.append(message_id)
+        finally:
+            if done:  # the handled ones, in one call
+                await redis.xack(key, group, *done)
     return handled
 
 
@@ -79,34 +83,37 @@ FIGURES = {
 
 
 def figures_handler(pool: asyncpg.Pool) -> Handler:
-    """Counts each outbox row once into `event_figures`."""
+    """Counts each outbox row once into `event_figures`, in one statement per row."""
 
     async def handle(outbox_id: int, event_type: str, payload: dict[str, Any]) -> None:
         event_id = payload.get("event_id")
         if event_id is None:
             return
-        async with pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO consumed_events (consumer, outbox_id) VALUES ('figures', $1) "
-                "ON CONFLICT DO NOTHING RETURNING 1", outbox_id)
-            if not fresh:
-                return
-            await conn.execute("INSERT INTO event_figures (event_id) VALUES ($1) "
-                               "ON CONFLICT DO NOTHING", event_id)
-            if event_type == "TicketSoldOut":
-                await conn.execute(
-                    "UPDATE event_figures SET sold_out_at = coalesce(sold_out_at, now()), "
-                    "updated_at = now() WHERE event_id = $1", event_id)
-                return
+        if event_type == "TicketSoldOut":
+            amount = 0
+            columns, values = "sold_out_at, revenue", "now(), $3"
+            change = "sold_out_at = coalesce(event_figures.sold_out_at, now())"
+        else:
             column, money = FIGURES.get(event_type, (None, None))
             if column is None:
                 return
             amount = int(payload.get(money) or 0) if money else 0
             money_column = "revenue" if event_type == "PaymentCompleted" else "refunded"
+            columns, values = f"{column}, {money_column}", "1, $3"
+            change = (f"{column} = event_figures.{column} + 1, "
+                      f"{money_column} = event_figures.{money_column} + $3")
+        async with pool.acquire() as conn:
             await conn.execute(
-                f"UPDATE event_figures SET {column} = {column} + 1, "  # noqa: S608 - fixed names
-                f"{money_column} = {money_column} + $2, updated_at = now() "
-                "WHERE event_id = $1", event_id, amount)
+                f"""
+                WITH fresh AS (
+                    INSERT INTO consumed_events (consumer, outbox_id) VALUES ('figures', $1)
+                    ON CONFLICT DO NOTHING RETURNING outbox_id
+                )
+                INSERT INTO event_figures (event_id, {columns})
+                SELECT $2::uuid, {values} FROM fresh
+                ON CONFLICT (event_id) DO UPDATE SET {change}, updated_at = now()
+                """,  # noqa: S608 - fixed column names
+                outbox_id, event_id, amount)
 
     return handle
 

@@ -34,7 +34,8 @@ class ServiceDeployment:
         logging.basicConfig(level=settings.log_level)
         self.spec: ServiceSpec = SERVICES_BY_NAME[service]
         self.module = self.spec.load()
-        self.ctx: ApiContext = await open_context(settings)
+        self.ctx: ApiContext = await open_context(
+            settings, pool_size=settings.payments_db_pool if service == "payments" else 10)
         start = getattr(self.module, "start", None)
         if start is not None:
             await start(self.ctx)
@@ -62,7 +63,8 @@ def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
         "name": spec.name,
         "num_replicas": settings.replicas().get(spec.name, 1),
         "ray_actor_options": {"num_cpus": settings.replica_cpus},
-        "max_ongoing_requests": settings.queue_max_ongoing if spec.name == "queue" else 1_000,
+        "max_ongoing_requests": {"queue": settings.queue_max_ongoing,
+                                 "payments": settings.payments_max_ongoing}.get(spec.name, 1_000),
         "logging_config": {"enable_access_log": settings.access_log,
                            "log_level": settings.log_level},
     }

@@ -1,7 +1,7 @@
 """What a Payment replica runs besides its requests: the gateway client behind a circuit
 breaker, the saga's recovery worker, the outbox relay and the outbox consumers. Every replica
-runs them; advisory locks (sagas), SKIP LOCKED (outbox) and a consumer group (stream) keep
-them from doing the same work twice. The breaker's state is published to Redis so the
+runs them; leases (sagas), SKIP LOCKED (outbox) and a consumer group (stream) keep them from
+doing the same work twice. The breaker's state is published to Redis so the
 Reservation service can refuse new reservations fast while the gateway is down."""
 
 from __future__ import annotations
@@ -45,12 +45,17 @@ async def start_payment_workers(ctx: ApiContext) -> None:
     if not settings.payment_gateway_url or not settings.payment_secret_key:
         log.warning("no payment gateway configured: payments answer 503")
         return
+    # httpx logs every gateway call at INFO; the saga logs what goes wrong, and payment_logs
+    # keeps every reply. At a flash sale's rate those lines cost a few % of the replica's CPU.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     breaker = CircuitBreaker(failure_threshold=settings.breaker_failures,
                              reset_after_s=settings.breaker_reset_s)
     client = TossPaymentsClient(settings.payment_gateway_url, settings.payment_secret_key,
                                 timeout_s=settings.payment_timeout_s,
                                 max_retries=settings.payment_retries, breaker=breaker)
-    saga = PurchaseSaga(ctx.db, client, ctx.engine.seats)
+    saga = PurchaseSaga(ctx.db, client, ctx.engine.seats, lease_s=settings.saga_lease_s,
+                        answer_within_s=settings.payment_answer_s,
+                        acquire_timeout_s=settings.db_acquire_timeout_s)
     ctx.extras["saga"] = saga
     ctx.extras["breaker"] = breaker
     cache = CatalogCache(ctx.redis, namespace=settings.namespace,
@@ -75,6 +80,7 @@ async def start_payment_workers(ctx: ApiContext) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await saga.close(grace_s=2.0)
         await client.aclose()
 
     ctx.closers.append(close)

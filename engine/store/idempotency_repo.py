@@ -23,8 +23,8 @@ class Claim:
 
 async def claim(conn: asyncpg.Connection, *, scope: str, user_id: UUID, key: str,
                 request_hash: str, lease_s: float) -> Claim:
-    async with conn.transaction():
-        inserted = await conn.fetchval(
+    for _ in range(3):  # a key abandoned between the two statements is claimed anew
+        inserted = await conn.fetchval(  # the usual case, a new key: one statement
             """
             INSERT INTO idempotency_keys (scope, user_id, key, request_hash, state)
             VALUES ($1, $2, $3, $4, 'in_flight')
@@ -32,22 +32,27 @@ async def claim(conn: asyncpg.Connection, *, scope: str, user_id: UUID, key: str
             """, scope, user_id, key, request_hash)
         if inserted:
             return Claim("run")
-        row = await conn.fetchrow(
-            """
-            SELECT request_hash, state, status_code, response,
-                   updated_at < now() - make_interval(secs => $4) AS abandoned
-            FROM idempotency_keys WHERE scope = $1 AND user_id = $2 AND key = $3 FOR UPDATE
-            """, scope, user_id, key, lease_s)
-        if row["request_hash"] != request_hash:
-            return Claim("mismatch")
-        if row["state"] == "done":
-            return Claim("replay", row["status_code"], json.loads(row["response"]))
-        if not row["abandoned"]:
-            return Claim("in_flight")
-        await conn.execute(
-            "UPDATE idempotency_keys SET updated_at = now() "
-            "WHERE scope = $1 AND user_id = $2 AND key = $3", scope, user_id, key)
-        return Claim("run")
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                """
+                SELECT request_hash, state, status_code, response,
+                       updated_at < now() - make_interval(secs => $4) AS abandoned
+                FROM idempotency_keys WHERE scope = $1 AND user_id = $2 AND key = $3
+                FOR UPDATE
+                """, scope, user_id, key, lease_s)
+            if row is None:
+                continue
+            if row["request_hash"] != request_hash:
+                return Claim("mismatch")
+            if row["state"] == "done":
+                return Claim("replay", row["status_code"], json.loads(row["response"]))
+            if not row["abandoned"]:
+                return Claim("in_flight")
+            await conn.execute(
+                "UPDATE idempotency_keys SET updated_at = now() "
+                "WHERE scope = $1 AND user_id = $2 AND key = $3", scope, user_id, key)
+            return Claim("run")
+    return Claim("in_flight")
 
 
 async def finish(conn: asyncpg.Connection, *, scope: str, user_id: UUID, key: str,

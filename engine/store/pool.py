@@ -18,7 +18,13 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """A released connection goes back to the pool as it is. Pooled code leaves no session
+    state behind (no SET, LISTEN or session advisory lock; an unfinished transaction is still
+    rolled back), so asyncpg's reset query, one more round trip at every release, is skipped."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=init_connection
+        dsn, min_size=min_size, max_size=max_size, init=init_connection, reset=keep_session
     )

@@ -3,6 +3,7 @@ guard against selling a seat twice."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -132,36 +133,51 @@ async def transition(
     conn: asyncpg.Connection, reservation_id: UUID, to_status: str
 ) -> ReservationRecord:
     """Moves the reservation to `to_status`; its items stay active only while it is PENDING
-    or CONFIRMED. The same status again changes nothing."""
+    or CONFIRMED. The same status again changes nothing. Runs in the caller's transaction,
+    or in one of its own."""
     if to_status not in RESERVATION_STATUSES:
         raise ValueError(f"unknown reservation status {to_status!r}")
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT * FROM reservations WHERE id = $1 FOR UPDATE", reservation_id
-        )
-        if row is None:
-            raise NotFound(f"no reservation {reservation_id}")
-        if row["status"] == to_status:
-            return await _with_items(conn, row)
-        if to_status not in TRANSITIONS.get(row["status"], frozenset()):
-            raise InvalidTransition(
-                f"reservation {reservation_id} cannot go from {row['status']} to {to_status}"
-            )
+    allowed_from = [s for s, targets in TRANSITIONS.items() if to_status in targets]
+    async with contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction():
         row = await conn.fetchrow(
             """
             UPDATE reservations SET status = $2, updated_at = now(),
                 confirmed_at = CASE WHEN $3 THEN now() ELSE confirmed_at END,
                 cancelled_at = CASE WHEN $4 THEN now() ELSE cancelled_at END
-            WHERE id = $1
+            WHERE id = $1 AND status = ANY($5::text[])
             RETURNING *
             """,
             reservation_id, to_status, to_status == "CONFIRMED", to_status == "CANCELLED",
+            allowed_from,
         )
-        await conn.execute(
-            "UPDATE reservation_items SET active = $2 WHERE reservation_id = $1 AND active <> $2",
+        if row is None:  # not there, already there, or not allowed from where it is
+            row = await conn.fetchrow(
+                "SELECT * FROM reservations WHERE id = $1 FOR UPDATE", reservation_id
+            )
+            if row is None:
+                raise NotFound(f"no reservation {reservation_id}")
+            if row["status"] == to_status:
+                return await _with_items(conn, row)
+            raise InvalidTransition(
+                f"reservation {reservation_id} cannot go from {row['status']} to {to_status}"
+            )
+        items = await conn.fetch(
+            "UPDATE reservation_items SET active = $2 WHERE reservation_id = $1 RETURNING *",
             reservation_id, to_status in ACTIVE_RESERVATION_STATUSES,
         )
-        return await _with_items(conn, row)
+        return _record_of(row, sorted(items, key=lambda i: i["id"]))
+
+
+async def extend_pending(
+    conn: asyncpg.Connection, reservation_id: UUID, expires_at: datetime
+) -> bool:
+    """Moves a PENDING reservation's expiry to `expires_at` if that is later, locking its row
+    for the caller's transaction; False if the reservation is not PENDING."""
+    return bool(await conn.fetchval(
+        "UPDATE reservations SET expires_at = greatest(expires_at, $2) "
+        "WHERE id = $1 AND status = 'PENDING' RETURNING true",
+        reservation_id, expires_at,
+    ))
 
 
 async def shard_sales(
@@ -197,6 +213,10 @@ async def _with_items(conn: asyncpg.Connection, row: Any) -> ReservationRecord:
     items = await conn.fetch(
         "SELECT * FROM reservation_items WHERE reservation_id = $1 ORDER BY id", row["id"]
     )
+    return _record_of(row, items)
+
+
+def _record_of(row: Any, items: Sequence[Any]) -> ReservationRecord:
     return ReservationRecord(
         id=row["id"],
         user_id=row["user_id"],

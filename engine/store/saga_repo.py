@@ -1,6 +1,11 @@
 """The saga log: each saga's current state (table `sagas`) and every step it took (`saga_log`),
 written in the caller's transaction, so a state and the change it records commit together.
-An advisory lock per reservation keeps one runner per saga across processes."""
+
+One runner per saga across processes: a runner first claims the saga's lease (`claim`), renews
+it while it runs and releases it when it stops; a lease whose holder died lapses and is taken
+over. No connection is held in between. A move is also checked against the state it starts
+from (`advance` raises `SagaMoved` when another runner got there first), so even a runner
+that outlived its lease cannot record a step twice."""
 
 from __future__ import annotations
 
@@ -12,7 +17,11 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.store.errors import NotFound
+from engine.store.errors import Conflict, NotFound
+
+
+class SagaMoved(Conflict):
+    """The saga is no longer in the state a runner read: another runner moved it."""
 
 
 @dataclass(frozen=True)
@@ -38,17 +47,24 @@ def _record(row: Any) -> SagaRecord:
 
 
 async def start(conn: asyncpg.Connection, *, kind: str, reservation_id: UUID, state: str,
-                data: dict[str, Any]) -> SagaRecord:
-    """The reservation's saga of `kind`, created in `state` unless it exists."""
+                data: dict[str, Any], next_attempt_at: datetime | None = None) -> SagaRecord:
+    """The reservation's saga of `kind`, created in `state` unless it exists; the recovery
+    worker first looks at it at `next_attempt_at` (default: now)."""
     row = await conn.fetchrow(
         """
-        INSERT INTO sagas (kind, reservation_id, state, data) VALUES ($1, $2, $3, $4::jsonb)
-        ON CONFLICT (reservation_id) WHERE kind = 'purchase' DO NOTHING
-        RETURNING *
-        """, kind, reservation_id, state, json.dumps(data))
+        WITH started AS (
+            INSERT INTO sagas (kind, reservation_id, state, data, next_attempt_at)
+            VALUES ($1, $2, $3, $4::jsonb, coalesce($5, now()))
+            ON CONFLICT (reservation_id) WHERE kind = 'purchase' DO NOTHING
+            RETURNING *
+        ), logged AS (
+            INSERT INTO saga_log (saga_id, reservation_id, step, status, data)
+            SELECT id, reservation_id, 'start', state, $4::jsonb FROM started
+        )
+        SELECT * FROM started
+        """, kind, reservation_id, state, json.dumps(data), next_attempt_at)
     if row is None:
         return await for_reservation(conn, reservation_id)
-    await _log(conn, row["id"], reservation_id, "start", state, data)
     return _record(row)
 
 
@@ -68,18 +84,25 @@ async def find_for_reservation(conn: asyncpg.Connection, reservation_id: UUID
 
 async def advance(conn: asyncpg.Connection, saga: SagaRecord, state: str, step: str,
                   data: dict[str, Any] | None = None, *, finished: bool = False) -> SagaRecord:
-    """Moves the saga to `state`, logging `step`; `data` is merged into the saga's data."""
+    """Moves the saga from `saga.state` to `state`, logging `step`; `data` is merged into the
+    saga's data. Raises `SagaMoved` if the saga is no longer in `saga.state`."""
     merged = {**saga.data, **(data or {})}
     row = await conn.fetchrow(
         """
-        UPDATE sagas SET state = $2, data = $3::jsonb, updated_at = now(), attempts = 0,
-            next_attempt_at = now(),
-            finished_at = CASE WHEN $4 THEN now() ELSE NULL END
-        WHERE id = $1 RETURNING *
-        """, saga.id, state, json.dumps(merged, default=str), finished)
+        WITH moved AS (
+            UPDATE sagas SET state = $2, data = $3::jsonb, updated_at = now(), attempts = 0,
+                next_attempt_at = now(),
+                finished_at = CASE WHEN $4 THEN now() ELSE NULL END
+            WHERE id = $1 AND state = $5 RETURNING *
+        ), logged AS (
+            INSERT INTO saga_log (saga_id, reservation_id, step, status, data)
+            SELECT id, reservation_id, $6, state, $7::jsonb FROM moved
+        )
+        SELECT * FROM moved
+        """, saga.id, state, json.dumps(merged, default=str), finished, saga.state, step,
+        json.dumps(data or {}, default=str))
     if row is None:
-        raise NotFound(f"no saga {saga.id}")
-    await _log(conn, saga.id, saga.reservation_id, step, state, data or {})
+        raise SagaMoved(f"saga {saga.id} is no longer {saga.state}")
     return _record(row)
 
 
@@ -96,10 +119,11 @@ async def note_failure(conn: asyncpg.Connection, saga: SagaRecord, step: str, er
 
 
 async def due(conn: asyncpg.Connection, *, limit: int = 100) -> list[SagaRecord]:
-    """Unfinished sagas whose next attempt is due, oldest first."""
+    """Unfinished sagas whose next attempt is due and that no runner holds, oldest first."""
     rows = await conn.fetch(
         """
         SELECT * FROM sagas WHERE finished_at IS NULL AND next_attempt_at <= now()
+            AND (lease_until IS NULL OR lease_until <= now())
         ORDER BY next_attempt_at LIMIT $1
         """, limit)
     return [_record(r) for r in rows]
@@ -111,16 +135,39 @@ async def steps(conn: asyncpg.Connection, saga_id: UUID) -> list[tuple[str, str]
     return [(r["step"], r["status"]) for r in rows]
 
 
-async def try_lock(conn: asyncpg.Connection, reservation_id: UUID) -> bool:
-    """A session lock on the reservation's saga (released by `unlock` or the session's end)."""
+async def claim(conn: asyncpg.Connection, reservation_id: UUID, *, owner: UUID,
+                lease_s: float) -> SagaRecord | None:
+    """The reservation's saga, its lease now held by `owner` for `lease_s`; None if another
+    runner holds it (or there is no saga)."""
+    row = await conn.fetchrow(
+        """
+        UPDATE sagas SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
+        WHERE reservation_id = $1 AND kind = 'purchase'
+            AND (lease_until IS NULL OR lease_until <= now() OR lease_owner = $2)
+        RETURNING *
+        """, reservation_id, owner, lease_s)
+    return None if row is None else _record(row)
+
+
+async def renew(conn: asyncpg.Connection, saga_id: UUID, *, owner: UUID,
+                lease_s: float) -> bool:
+    """Extends `owner`'s lease; False if it is no longer theirs."""
     return bool(await conn.fetchval(
-        "SELECT pg_try_advisory_lock(hashtextextended('saga:' || $1::text, 0))",
-        str(reservation_id)))
+        """
+        UPDATE sagas SET lease_until = now() + make_interval(secs => $3)
+        WHERE id = $1 AND lease_owner = $2 RETURNING true
+        """, saga_id, owner, lease_s))
 
 
-async def unlock(conn: asyncpg.Connection, reservation_id: UUID) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(hashtextextended('saga:' || $1::text, 0))",
-                       str(reservation_id))
+async def release(conn: asyncpg.Connection, saga_id: UUID, *, owner: UUID) -> None:
+    await conn.execute(
+        "UPDATE sagas SET lease_owner = NULL, lease_until = NULL "
+        "WHERE id = $1 AND lease_owner = $2", saga_id, owner)
+
+
+async def postpone(conn: asyncpg.Connection, saga_id: UUID, until: datetime) -> None:
+    """Puts the next attempt off until `until` (a payment window still open)."""
+    await conn.execute("UPDATE sagas SET next_attempt_at = $2 WHERE id = $1", saga_id, until)
 
 
 async def _log(conn: asyncpg.Connection, saga_id: UUID, reservation_id: UUID, step: str,

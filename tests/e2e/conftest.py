@@ -46,7 +46,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     settings = replace(Settings(), data_dir=Path(data), namespace=f"e2e{uuid.uuid4().hex[:8]}",
                        snapshot_every_ops=50, ray_num_cpus=16, http_port=free_port(),
                        metrics_port=free_port(), haproxy_stats_port=free_port(),
-                       trusted_hops=1, admin_password=ADMIN_PASSWORD,
+                       fake_gateway_port=free_port(), trusted_hops=1, admin_password=ADMIN_PASSWORD,
                        breaker_failures=3, breaker_reset_s=2.0, payment_timeout_s=2.0,
                        admin_email="admin@e2e.test")
     with LocalStores(settings) as stores:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,6 +21,7 @@ from engine.actors.services import SeatShardService
 from engine.audit.command import run_audit
 from engine.core.errors import DomainError
 from engine.core.inventory import HoldView
+from engine.core.saga import SagaState
 from engine.local.redis_server import EmbeddedRedis
 from engine.payments.breaker import CircuitBreaker
 from engine.payments.fake_faults import Fault
@@ -28,6 +31,7 @@ from engine.saga.purchase import OutcomePending, PurchaseSaga, SagaError
 from engine.store import outbox_repo, payments_repo, reservations_repo, saga_repo
 from engine.store.pool import create_pool
 from engine.store.records import EventRecord
+from engine.store.saga_repo import SagaMoved
 from tests.integration import test_shard_services as shard_tests
 from tests.integration.test_shard_services import Services
 from tests.sales import items_of, new_user
@@ -389,3 +393,151 @@ async def _reservation(world: World, rid: UUID) -> Any:
         return await reservations_repo.get_reservation(conn, rid)
 
 
+
+
+class Watched:
+    """Wraps the saga's gateway and seats: at every call out, notes whether the pool had a
+    connection checked out."""
+
+    def __init__(self, pool: asyncpg.Pool, inner: Any) -> None:
+        self.pool, self.inner = pool, inner
+        self.held_during: list[str] = []
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        async def call(*args: Any, **kw: Any) -> Any:
+            self.calls += 1
+            if self.pool.get_idle_size() != self.pool.get_size():
+                self.held_during.append(name)
+            return await method(*args, **kw)
+
+        return call
+
+
+async def test_no_connection_is_held_while_the_gateway_or_a_shard_answers(
+        world: World) -> None:
+    gateway, seats = Watched(world.pool, world.client), Watched(world.pool, world.seats)
+
+    async def seats_for(event_id: str) -> Any:
+        return seats
+
+    saga = PurchaseSaga(world.pool, gateway, seats_for)  # type: ignore[arg-type]
+    user, rid, _ = await world.reserve("A-1-1")
+    payment = await saga.prepare(UUID(user), rid)
+    key = world.server.gateway.checkout(payment.order_id, payment.amount)
+    await saga.confirm(UUID(user), str(rid), key, payment.amount)
+    await saga.cancel(UUID(user), str(rid), "refund, with a connection watch")
+    assert gateway.calls >= 3 and seats.calls >= 3  # confirm, lookup, refund; extend, sell,...
+    assert gateway.held_during == [] and seats.held_during == []
+    assert await world.states(rid) == ("CANCELLED", "CANCELED", "CANCELLED")
+    await world.audit_clean()
+
+
+async def test_a_saga_another_runner_holds_is_in_flight_until_its_lease_lapses(
+        world: World) -> None:
+    user, rid, _ = await world.reserve("A-1-1")
+    key, amount = await world.pay(user, rid)
+    async with world.pool.acquire() as conn:  # a runner in another replica claims it
+        assert await saga_repo.claim(conn, rid, owner=uuid.uuid4(), lease_s=600) is not None
+    with pytest.raises(SagaError) as busy:
+        await world.saga.confirm(UUID(user), str(rid), key, amount)
+    assert (busy.value.code, busy.value.status) == ("IN_FLIGHT", 409)
+    assert await world.saga.resume(rid) is None
+    async with world.pool.acquire() as conn:  # that replica died: its lease runs out
+        assert [s.reservation_id for s in await saga_repo.due(conn)].count(rid) == 0
+        await conn.execute("UPDATE sagas SET lease_until = now() - interval '1 second' "
+                           "WHERE reservation_id = $1", rid)
+    reservation, _ = await world.saga.confirm(UUID(user), str(rid), key, amount)
+    assert reservation.status == "CONFIRMED"
+    assert await world.states(rid) == ("CONFIRMED", "DONE", "COMPLETED")
+    await world.audit_clean()
+
+
+async def test_a_runner_that_outlived_its_lease_records_nothing(world: World) -> None:
+    user, rid, _ = await world.reserve("A-1-1")
+    key, amount = await world.pay(user, rid)
+    async with world.pool.acquire() as conn:
+        prepared = await saga_repo.for_reservation(conn, rid)
+    await world.saga.confirm(UUID(user), str(rid), key, amount)  # another runner finished it
+    async with world.pool.acquire() as conn:
+        steps = await saga_repo.steps(conn, prepared.id)
+        with pytest.raises(SagaMoved):
+            await saga_repo.advance(conn, prepared, SagaState.CONFIRMING, "confirm_requested")
+        reservation = await reservations_repo.get_reservation(conn, rid)
+    # Its confirm step asks the gateway again (same idempotency key), then finds the saga
+    # moved on and stops with the saga as it is.
+    confirming = replace(prepared, state=SagaState.CONFIRMING,
+                         data={**prepared.data, "payment_key": key})
+    after = await world.saga._run(confirming, reservation)  # a stale runner
+    assert after.state == SagaState.COMPLETED
+    async with world.pool.acquire() as conn:
+        assert await saga_repo.steps(conn, prepared.id) == steps
+    assert (await world.events(rid)).count("PaymentCompleted") == 1
+    await world.audit_clean()
+
+
+async def test_a_slow_gateway_gets_a_503_and_the_purchase_goes_on(world: World) -> None:
+    async def seats_for(event_id: str) -> LocalSeats:
+        return world.seats
+
+    saga = PurchaseSaga(world.pool, world.client, seats_for, answer_within_s=0.05)
+    user, rid, _ = await world.reserve("A-1-1")
+    key, amount = await world.pay(user, rid)
+    world.server.gateway.add_fault(Fault("confirm", "latency", order_id=str(rid), delay_s=0.4))
+    with pytest.raises(OutcomePending) as pending:
+        await saga.confirm(UUID(user), str(rid), key, amount)
+    assert pending.value.status == 503
+    with pytest.raises(SagaError) as again:  # the purchase is still running: not twice
+        await saga.confirm(UUID(user), str(rid), key, amount)
+    assert again.value.code in ("IN_FLIGHT", "PAYMENT_OUTCOME_PENDING")
+    await saga.close(grace_s=30)
+    assert await world.states(rid) == ("CONFIRMED", "DONE", "COMPLETED")
+    assert world.server.gateway.calls["confirm"] >= 1
+    await world.audit_clean()
+
+
+async def test_a_shard_that_does_not_answer_gets_a_503_not_a_hang(world: World) -> None:
+    class Stuck(LocalSeats):
+        async def extend(self, user: str, hold_id: str, key: str,
+                         seconds: float | None = None) -> Any:
+            await asyncio.Event().wait()
+
+    async def seats_for(event_id: str) -> Stuck:
+        return Stuck(world.shard)
+
+    saga = PurchaseSaga(world.pool, world.client, seats_for, answer_within_s=0.05)
+    user, rid, _ = await world.reserve("A-1-1")
+    with pytest.raises(SagaError) as unavailable:
+        await saga.prepare(UUID(user), rid)
+    assert unavailable.value.status == 503
+    async with world.pool.acquire() as conn:
+        assert await saga_repo.find_for_reservation(conn, rid) is None  # nothing recorded
+    await world.pay(user, rid)  # the shard is back: preparing again works
+    assert await world.states(rid) == ("PENDING", "READY", "PREPARED")
+
+
+async def test_preparing_at_once_several_times_opens_one_payment(world: World) -> None:
+    user, rid, _ = await world.reserve("A-1-1")
+    payments = await asyncio.gather(*(world.saga.prepare(UUID(user), rid) for _ in range(4)))
+    assert len({p.id for p in payments}) == 1
+    async with world.pool.acquire() as conn:
+        saga = await saga_repo.for_reservation(conn, rid)
+        assert [step for step, _ in await saga_repo.steps(conn, saga.id)] == ["start"]
+    await world.audit_clean()
+
+
+async def test_recovery_leaves_a_prepared_saga_alone_until_its_payment_window_ends(
+        world: World) -> None:
+    user, rid, _ = await world.reserve("A-1-1")
+    await world.pay(user, rid)
+    async with world.pool.acquire() as conn:
+        assert rid not in [s.reservation_id for s in await saga_repo.due(conn)]
+        await conn.execute("UPDATE reservations SET expires_at = now() - interval '1 second' "
+                           "WHERE id = $1", rid)
+        await conn.execute("UPDATE sagas SET next_attempt_at = now() WHERE reservation_id = $1",
+                           rid)
+    assert await world.new_saga().recover() >= 1
+    assert await world.states(rid) == ("EXPIRED", "ABORTED", "FAILED")
+    await world.audit_clean()

@@ -50,3 +50,13 @@ def test_with_autoscaling_the_queue_and_reservation_deployments_use_the_line_pol
         instance = getattr(importlib.import_module(module), function)(**policy["policy_kwargs"])
         assert (instance.metric, instance.users_per_replica) == (metric, per_replica)
     assert not isinstance(apps["auth"].autoscaling_config, dict) and apps["auth"].num_replicas == 1
+
+
+def test_the_payment_replicas_concurrency_comes_from_its_setting() -> None:
+    settings = Settings.from_env({"TIKETI_PAYMENTS_MAX_ONGOING": "48"})
+    config = yaml.safe_load(serve_config_yaml(settings, settings.to_env()))
+    ongoing = {a["name"]: a["deployments"][0]["max_ongoing_requests"]
+               for a in config["applications"]}
+    assert ongoing["payments"] == 48
+    assert ongoing["auth"] == 1_000  # the others keep theirs
+    assert Settings().payments_max_ongoing == 32
