@@ -56,6 +56,12 @@ class Settings:
         "TIKETI_SHARD_CPUS",
         "Logical CPUs a shard actor asks Ray for (what the autoscaler provisions by).", 0.05,
     )
+    shard_link_host: str = _env(
+        "TIKETI_SHARD_LINK_HOST",
+        "Where a shard listens for command batches from the API and the saga (its direct link, "
+        "beside Ray): an address, `node` for its Ray node's address (a cluster), or `off` to "
+        "send every batch through Ray.", "127.0.0.1",
+    )
     snapshot_every_ops: int = _env(
         "TIKETI_SNAPSHOT_EVERY_OPS", "A shard snapshots after this many journaled commands.",
         100_000,

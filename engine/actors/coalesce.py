@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.actors.directory import Handle
+from engine.actors.link import LinkClient
 from engine.actors.wire import decode_outcomes, encode_commands
 
 DEPTH = 1
@@ -24,9 +25,11 @@ Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
 
 
 class ShardCaller:
-    def __init__(self, handle: Handle, *, depth: int = DEPTH, max_batch: int = MAX_BATCH
-                 ) -> None:
+    def __init__(self, handle: Handle, *, depth: int = DEPTH, max_batch: int = MAX_BATCH,
+                 link: LinkClient | None = None) -> None:
+        """Batches go over `link` (the shard's direct link) when given, else through Ray."""
         self._handle = handle
+        self._link = link
         self._depth = depth
         self._max_batch = max_batch
         self._queued: list[Pending] = []
@@ -46,8 +49,11 @@ class ShardCaller:
         self._in_flight += 1
         self.calls += 1
         try:
-            ref = self._handle.execute_packed.remote(encode_commands([c for c, _ in batch]))
-            reply = asyncio.wrap_future(ref.future())
+            payload = encode_commands([c for c, _ in batch])
+            if self._link is not None:
+                reply: asyncio.Future[Any] = asyncio.ensure_future(self._link.send(payload))
+            else:
+                reply = asyncio.wrap_future(self._handle.execute_packed.remote(payload).future())
         except Exception as exc:
             self._in_flight -= 1
             _fail(batch, exc)
@@ -79,10 +85,13 @@ def _fail(batch: Sequence[Pending], exc: BaseException) -> None:
 
 class Callers:
     """One `ShardCaller` per shard, made for the running event loop (futures belong to one
-    loop; tests and tools may use a router from several loops in turn)."""
+    loop; tests and tools may use a router from several loops in turn). A shard whose
+    `ready()` info (`infos`) names a direct link is called over it."""
 
-    def __init__(self, handles: Sequence[Handle]) -> None:
+    def __init__(self, handles: Sequence[Handle],
+                 infos: Sequence[dict[str, Any]] | None = None) -> None:
         self._handles = list(handles)
+        self._infos = list(infos) if infos is not None else [{} for _ in handles]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._callers: list[ShardCaller] = []
 
@@ -90,5 +99,17 @@ class Callers:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._loop = loop
-            self._callers = [ShardCaller(h) for h in self._handles]
+            self._callers = [ShardCaller(h, link=_link(h, info))
+                             for h, info in zip(self._handles, self._infos, strict=True)]
         return self._callers[k]
+
+
+def _link(handle: Handle, info: dict[str, Any]) -> LinkClient | None:
+    if "link" not in info:
+        return None
+
+    async def resolve() -> dict[str, Any]:
+        found: dict[str, Any] = await handle.ready.remote()
+        return found
+
+    return LinkClient(resolve, info)

@@ -30,6 +30,7 @@ class ShardConfig:
     log_level: str = "INFO"
     redis_cluster: bool = False
     generation: int = 0
+    link_host: str = "127.0.0.1"  # an address, "node", or "off" (engine.actors.link)
 
     @classmethod
     def from_settings(
@@ -50,6 +51,7 @@ class ShardConfig:
             queue_tick_s=settings.queue_tick_s,
             queue_publish_s=settings.queue_publish_s,
             log_level=settings.log_level,
+            link_host=settings.shard_link_host,
         )
 
     def database(self, environ: Mapping[str, str] | None = None) -> str:

@@ -1,7 +1,8 @@
-"""Client-side access to an event's shards through Ray, as the API and the benchmarks use
-them: `EventSeats` is the router's rules (`engine.router.seats`) over a transport that sends
-commands to the seat shard actors in adaptive batches (`engine.actors.coalesce`), and tells
-its owner when a shard has stopped for good (its plan was replaced, or the event closed)."""
+"""Client-side access to an event's shards, as the API and the benchmarks use them:
+`EventSeats` is the router's rules (`engine.router.seats`) over a transport that sends
+commands to the seat shards in adaptive batches (`engine.actors.coalesce`), over each
+shard's direct link (`engine.actors.link`) or through Ray, and tells its owner when a shard
+has stopped for good (its plan was replaced, or the event closed)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ def _result(outcome: Any) -> Any:
 class RayTransport:
     """Commands to seat shard actors (batched per shard), reads by actor method."""
 
-    def __init__(self, shards: EventShards, on_dead: Callable[[], None] | None) -> None:
+    def __init__(self, shards: EventShards, infos: Sequence[dict[str, Any]],
+                 on_dead: Callable[[], None] | None) -> None:
         self._shards = shards.seats
-        self._callers = Callers(shards.seats)
+        self._callers = Callers(shards.seats, infos)
         self._on_dead = on_dead
 
     async def call(self, shard: int, command: tuple[Any, ...]) -> Any:
@@ -67,7 +69,7 @@ class EventSeats(SeatRouter):
         """`infos` are what each seat shard's `ready()` reported, in shard order. `on_dead`
         is told when a shard has stopped for good, so the owner can open the event's current
         shards."""
-        super().__init__(RayTransport(shards, on_dead), infos)
+        super().__init__(RayTransport(shards, infos, on_dead), infos)
         self.event_id = shards.event_id
         self.shards = shards
 

@@ -15,7 +15,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import ray
+
 from engine.actors.config import ShardConfig
+from engine.actors.link import LinkServer, new_token
 from engine.actors.services import QueueShardService, SeatShardService
 from engine.actors.wire import decode_commands, encode_outcomes
 from engine.core.commands import Command
@@ -56,12 +59,26 @@ class _Shard:
             self._start())
         self._info: dict[str, Any] = {}
         self._reads = 0
+        self._link: LinkServer | None = None
+        self._link_info: dict[str, Any] = {}
 
     async def _start(self) -> dict[str, Any]:
         info = await self._service.start()
         tune_runtime()
+        host = self._service.config.link_host
+        if host != "off":
+            if self._link is None:
+                token = new_token()
+                link = LinkServer(self._packed, token)
+                address = await link.start(
+                    _node_address() if host == "node" else host)
+                self._link, self._link_info = link, {"link": list(address), "link_token": token}
+            info = {**info, **self._link_info}
         self._info = info
         return info
+
+    async def _packed(self, payload: bytes) -> bytes:
+        return encode_outcomes(await self._service.submit(decode_commands(payload)))
 
     async def _ready(self) -> None:
         if self._info:
@@ -116,6 +133,8 @@ class _Shard:
         return await self._service.read(fn)
 
     async def shutdown(self) -> None:
+        if self._link is not None:
+            await self._link.close()
         await self._service.close()
 
 
@@ -164,3 +183,8 @@ class QueueShard(_Shard):
 
     async def counts(self) -> dict[str, int]:
         return await self._read(lambda s: s.room.counts())  # type: ignore[no-any-return]
+
+
+def _node_address() -> str:
+    """This Ray node's address, where the node's peers reach it."""
+    return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]

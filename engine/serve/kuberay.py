@@ -475,10 +475,11 @@ _Dumper.add_representer(str, _str_block)
 
 PRODUCTION = Settings(autoscale=True, autoscale_min_replicas=3, autoscale_max_replicas=100,
                       queue_max_ongoing=12_000, replica_cpus=1.0, shard_cpus=1.0,
-                      hot_events=True)
+                      hot_events=True, shard_link_host="node")
 """The defaults of a cluster: Queue and Reservation replicas autoscale on the lines (the
-seed: min 3, max 100), a Queue replica holds the sockets of its 10,000 waiting users, and a
-sale whose line outgrows its seat shards before it opens is re-planned over more of them.
+seed: min 3, max 100), a Queue replica holds the sockets of its 10,000 waiting users, a
+sale whose line outgrows its seat shards before it opens is re-planned over more of them,
+and shards take command batches on their pod's address (replicas run on other pods).
 Every replica and shard asks Ray for one CPU, what a busy one uses (one Python process), so
 Ray's autoscaler adds worker pods for the CPU the load needs."""
 
