@@ -37,11 +37,15 @@ class ShardCaller:
         self.calls = 0
 
     async def call(self, cmd: tuple[Any, ...]) -> Any:
+        return await self.submit(cmd)
+
+    def submit(self, cmd: tuple[Any, ...]) -> asyncio.Future[Any]:
+        """The command's outcome, as a future (no task of its own)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queued.append((cmd, future))
         if self._in_flight < self._depth:
             self._send()
-        return await future
+        return future
 
     def _send(self) -> None:
         batch = self._queued[:self._max_batch]

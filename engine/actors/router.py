@@ -39,12 +39,14 @@ class RayTransport:
         self._callers = Callers(shards.seats, infos)
         self._on_dead = on_dead
 
-    async def call(self, shard: int, command: tuple[Any, ...]) -> Any:
-        try:
-            return await self._callers[shard].call(command)
-        except ActorDiedError:
+    def call(self, shard: int, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future = self._callers[shard].submit(command)
+        future.add_done_callback(self._check)
+        return future
+
+    def _check(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and isinstance(future.exception(), ActorDiedError):
             self._dead()
-            raise
 
     async def read(self, shard: int, name: str, *args: Any) -> Any:
         if name not in READS:

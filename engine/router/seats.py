@@ -67,6 +67,8 @@ QUOTA_GRACE_S = 60.0
 """A quota reservation outlives its hold's longest possible life by this much."""
 HINT_MAX_AGE_S = 1.0
 """Hints older than this are asked for again, in the background."""
+HINT_REFRESH_S = 0.2
+"""The hints of a shard this router changed are asked for again at most this often."""
 
 GONE = (HoldExpired, HoldReleased, HoldNotFound)
 """A part's answer when it is neither held nor sold any more."""
@@ -100,7 +102,8 @@ def combine(views: Sequence[HoldView], status: str) -> HoldView:
 
 class SeatRouter:
     def __init__(self, transport: SeatTransport, infos: Sequence[dict[str, Any]], *,
-                 clock: Callable[[], float] = time.time, hint_refresh_s: float = 0.02) -> None:
+                 clock: Callable[[], float] = time.time,
+                 hint_refresh_s: float = HINT_REFRESH_S) -> None:
         """`infos` are what each seat shard's `ready()` reported, in shard order. A shard's
         hints are asked for again at most every `hint_refresh_s`."""
         self._transport = transport
@@ -187,6 +190,10 @@ class SeatRouter:
         expires = self._quota_expiry()
         if home in commands:
             commands[home] = ("with_quota", digest, tickets, expires, commands[home])
+            if len(commands) == 1:  # the common case: one command, nothing to undo
+                view = _result(await self._transport.call(home, commands[home]))
+                self._touch(commands)
+                return [view]
         else:
             commands[home] = ("quota_reserve", user, digest, tickets, expires)
         shards = sorted(commands)
@@ -205,13 +212,19 @@ class SeatRouter:
         unknown = [part_id(k, digest) for k in sorted(parts)
                    if isinstance(outcomes[k], BaseException)
                    and not isinstance(outcomes[k], DomainError)]
-        await self._undo(user, key, digest, [v.hold_id for v in taken] + unknown)
+        self._undo(user, key, digest, [v.hold_id for v in taken] + unknown)
         limit = [r for r in refusals if isinstance(r, UserLimitExceeded)]
         raise (limit or refusals)[0]
 
-    async def _undo(self, user: str, key: str, digest: str, part_ids: Sequence[str]) -> None:
-        """Releases the parts a refused hold took, and its quota (best effort: whatever
-        cannot be reached now lapses at its expiry)."""
+    def _undo(self, user: str, key: str, digest: str, part_ids: Sequence[str]) -> None:
+        """Releases the parts a refused hold took, and its quota, without waiting: each
+        shard applies its commands in the order they are sent, so a request that follows
+        finds them undone. Best effort: whatever cannot be reached now lapses at its
+        expiry."""
+        self._spawn(self._undo_now(user, key, digest, part_ids))
+
+    async def _undo_now(self, user: str, key: str, digest: str, part_ids: Sequence[str]
+                        ) -> None:
         calls = [self._transport.call(shard_of(p), ("release", user, p, f"{key}:undo"))
                  for p in part_ids]
         self._touch(shard_of(p) for p in part_ids)
@@ -230,8 +243,10 @@ class SeatRouter:
         quota: asyncio.Future[Any] | None = None
         view: HoldView | None = None
         refreshed = False
+        tried: set[int] = set()  # shards that refused a bound: the next try of one is free
+        refreshed = False
         try:
-            for attempt in range(2 * len(candidates) + 1):
+            while True:
                 hints = await self._hints_for(kind, candidates)
                 live = [k for k in candidates if hints[k] is not None]
                 if not live:
@@ -240,10 +255,12 @@ class SeatRouter:
                     refreshed = True
                     await self._ask_hints(kind, candidates)
                     continue
-                best = min(live, key=lambda k: (hints[k], self._rank[k]))
+                untried = [k for k in live if k not in tried]
+                best = min(untried or live, key=lambda k: (hints[k], self._rank[k]))
                 others = [h for k in live if k != best and (h := hints[k]) is not None]
-                # A bound only while attempts last: the last one takes what it finds.
-                bound = min(others) if others and attempt < 2 * len(candidates) else None
+                # Each shard is asked once under a bound (the best the others have told);
+                # once all have refused one, the best of what they told takes no bound.
+                bound = min(others) if others and untried else None
                 inner: tuple[Any, ...] = ("hold_best", user, count, key, section, grade,
                                           part_id(best, digest))
                 if best == home:
@@ -259,6 +276,7 @@ class SeatRouter:
                         self._touch([best])  # hints of other filters have moved too
                     view = outcome.view
                     break
+                tried.add(best)
                 if isinstance(outcome, NotTheBest):
                     found = outcome.details.get("best")
                     self._hint(kind, best, None if found is None else (found[0], found[1]))
@@ -274,12 +292,12 @@ class SeatRouter:
         if view is None:
             if quota is not None:
                 await asyncio.gather(quota, return_exceptions=True)
-            await self._undo(user, key, digest, [])
+            self._undo(user, key, digest, [])
             raise NotEnoughSeats(f"fewer than {count} seats available", requested=count)
         if quota is not None:
             granted = await quota
             if isinstance(granted, DomainError):
-                await self._undo(user, key, digest, [view.hold_id])
+                self._undo(user, key, digest, [view.hold_id])
                 raise granted
         return view
 
@@ -318,7 +336,7 @@ class SeatRouter:
 
     def _touch(self, shards: Any) -> None:
         """This router changed these shards: their hints are asked for again soon."""
-        if self.shard_count == 1:
+        if self.shard_count == 1 or not self._hints:
             return
         for k in shards:
             self._touched.add(k)
