@@ -212,19 +212,14 @@ class SeatRouter:
         unknown = [part_id(k, digest) for k in sorted(parts)
                    if isinstance(outcomes[k], BaseException)
                    and not isinstance(outcomes[k], DomainError)]
-        self._undo(user, key, digest, [v.hold_id for v in taken] + unknown)
+        await self._undo(user, key, digest, [v.hold_id for v in taken] + unknown)
         limit = [r for r in refusals if isinstance(r, UserLimitExceeded)]
         raise (limit or refusals)[0]
 
-    def _undo(self, user: str, key: str, digest: str, part_ids: Sequence[str]) -> None:
-        """Releases the parts a refused hold took, and its quota, without waiting: each
-        shard applies its commands in the order they are sent, so a request that follows
-        finds them undone. Best effort: whatever cannot be reached now lapses at its
-        expiry."""
-        self._spawn(self._undo_now(user, key, digest, part_ids))
-
-    async def _undo_now(self, user: str, key: str, digest: str, part_ids: Sequence[str]
-                        ) -> None:
+    async def _undo(self, user: str, key: str, digest: str, part_ids: Sequence[str]) -> None:
+        """Releases the parts a refused hold took, and its quota, before the refusal is
+        told: a buyer who tries again at once finds them free. Best effort: whatever cannot
+        be reached now lapses at its expiry."""
         calls = [self._transport.call(shard_of(p), ("release", user, p, f"{key}:undo"))
                  for p in part_ids]
         self._touch(shard_of(p) for p in part_ids)
@@ -292,12 +287,12 @@ class SeatRouter:
         if view is None:
             if quota is not None:
                 await asyncio.gather(quota, return_exceptions=True)
-            self._undo(user, key, digest, [])
+            await self._undo(user, key, digest, [])
             raise NotEnoughSeats(f"fewer than {count} seats available", requested=count)
         if quota is not None:
             granted = await quota
             if isinstance(granted, DomainError):
-                self._undo(user, key, digest, [view.hold_id])
+                await self._undo(user, key, digest, [view.hold_id])
                 raise granted
         return view
 
