@@ -406,11 +406,12 @@ class SeatSelector:
             entry = current[r][None if grade is None or uniform[r] else grade][index]
             if entry is top:
                 return top
-            heapq.heappop(heap)
             if live[r] is top:  # the row's bound reached the top: put its real entry in
                 live[r] = entry
                 if entry is not None:
-                    heapq.heappush(heap, entry)
+                    heapq.heapreplace(heap, entry)
+                    continue
+            heapq.heappop(heap)
         return None
 
     def _score_row(self, r: int, grade: int | None) -> _Entries:
