@@ -52,7 +52,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from benchmarks.report import RESULTS_DIR, markdown_table, write_report
-from benchmarks.sale_recorder import RecorderSetup, SaleRecorder
+from benchmarks.sale_recorder import RecorderSetup, Sale, SaleRecorder
 from engine.core.errors import NotEnoughSeats, SeatUnavailable
 from engine.core.stadium import build_stadium
 from engine.core.venue import Venue
@@ -156,6 +156,7 @@ class Params:
     lock_ttl_ms: int = 10_000
     seed: int = 7
     rounds: int = 1
+    record_after_sold_out: bool = False
 
 
 # ---------------------------------------------------------------------------- workload
@@ -341,10 +342,12 @@ class EngineDesign:
     deferred = True
 
     def __init__(self, seats: Any, recorder: SaleRecorder,
-                 close: Callable[[], Awaitable[None]]) -> None:
+                 close: Callable[[], Awaitable[None]], *, after_sold_out: bool = False) -> None:
         self._seats = seats  # an engine.actors.router.EventSeats
         self._recorder = recorder
         self._close = close
+        self._after_sold_out = after_sold_out
+        self._waiting: list[Sale] = []
 
     async def hold_named(self, buyer: Buyer, seats: tuple[str, ...], attempt: int
                          ) -> Held | None:
@@ -364,9 +367,16 @@ class EngineDesign:
 
     def defer(self, buyer: Buyer, held: Held) -> None:
         view = held.hold
-        self._recorder.add((buyer.user_id, view.hold_id, view.expires_at, held.seats))
+        sale = (buyer.user_id, view.hold_id, view.expires_at, held.seats)
+        if self._after_sold_out:
+            self._waiting.append(sale)
+        else:
+            self._recorder.add(sale)
 
     async def recorded(self) -> list[tuple[float, int]]:
+        for sale in self._waiting:
+            self._recorder.add(sale)
+        self._waiting.clear()
         return await self._recorder.finish()
 
     async def sold(self) -> int:
@@ -683,7 +693,8 @@ async def _open_engine(event_id: UUID, params: Params, layout: Layout, stores: S
     async def close() -> None:
         await directory.close_event(str(event_id), params.shards)
 
-    return EngineDesign(EventSeats(shards, infos), recorder, close)
+    return EngineDesign(EventSeats(shards, infos), recorder, close,
+                        after_sold_out=params.record_after_sold_out)
 
 
 async def _vacuum(pool: asyncpg.Pool) -> None:
@@ -952,12 +963,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=default.seed)
     parser.add_argument("--rounds", type=int, default=default.rounds,
                         help="runs of every design, interleaved; the median round is kept")
+    parser.add_argument("--record-after-sold-out", action="store_true",
+                        help="(a) hands its sales to the recorder only once the buyers are "
+                             "done: the holds alone, without PostgreSQL's work beside them")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     params = Params(buyers=args.buyers, concurrency=args.concurrency, pool=args.pool,
                     hot_fraction=args.hot_fraction, named_fraction=args.named_fraction,
                     attempts=args.attempts, retries=args.retries, shards=args.shards,
-                    seed=args.seed, rounds=args.rounds)
+                    seed=args.seed, rounds=args.rounds,
+                    record_after_sold_out=args.record_after_sold_out)
     designs = [d.strip() for d in args.designs.split(",") if d.strip()]
     if not designs or any(d not in DESIGNS for d in designs):
         parser.error(f"--designs takes a comma-separated list of {', '.join(DESIGNS)}")
