@@ -239,7 +239,6 @@ class SeatRouter:
         view: HoldView | None = None
         refreshed = False
         tried: set[int] = set()  # shards that refused a bound: the next try of one is free
-        refreshed = False
         try:
             while True:
                 hints = await self._hints_for(kind, candidates)
