@@ -25,6 +25,9 @@ SHARD_OPTIONS: dict[str, Any] = {
     "lifetime": "detached",
     "max_concurrency": 1000,
 }
+SHUTDOWN_WAIT_S = 10.0
+"""How long closing an event waits for a shard to stop cleanly (a call to a restarting actor
+is retried without end) before killing it."""
 
 RemoteSeatShard = ray.remote(SeatShard)
 RemoteQueueShard = ray.remote(QueueShard)
@@ -147,7 +150,8 @@ class ShardDirectory:
         except ValueError:
             return
         for handle in (*shards.seats, shards.queue):
-            with contextlib.suppress(ray.exceptions.RayActorError):
-                await handle.shutdown.remote()
+            # A shard that cannot stop cleanly in time is killed all the same.
+            with contextlib.suppress(ray.exceptions.RayActorError, TimeoutError):
+                await asyncio.wait_for(handle.shutdown.remote(), SHUTDOWN_WAIT_S)
             ray.kill(handle, no_restart=True)
         self._cache.pop(event_id, None)
