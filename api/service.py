@@ -9,7 +9,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
-from ray.exceptions import RayActorError, RayTaskError
 from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -45,15 +44,14 @@ from api.routing import (
     routes_of,
 )
 from api.security.tokens import ACCESS, Claims, InvalidToken
-from engine.actors.host import ShardUnavailable
-from engine.core.errors import DomainError
+from engine.core.errors import DomainError, ShardUnavailable
 from engine.store.errors import Conflict as StoreConflict
 from engine.store.errors import NotFound as StoreNotFound
 
 log = logging.getLogger(__name__)
 
 AUDITED = {400, 401, 403, 413, 415, 422, 423, 429}
-UNAVAILABLE = (ShardUnavailable, RayActorError, OSError, asyncpg.CannotConnectNowError,
+UNAVAILABLE = (ShardUnavailable, OSError, asyncpg.CannotConnectNowError,
                asyncpg.InterfaceError, RedisConnectionError, RedisTimeoutError,
                asyncio.TimeoutError,
                # A Redis Cluster that is down, has a slot uncovered, or no reachable node.
@@ -135,12 +133,6 @@ def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[R
             return error_response(NotFound(str(err)))
         except StoreConflict as err:
             return error_response(Conflict(str(err)))
-        except RayTaskError as err:
-            cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call]
-            if isinstance(cause, DomainError):
-                return error_response(from_domain(cause))
-            log.exception("engine call failed on %s %s", request.method, request.url.path)
-            return error_response(Unavailable("the engine could not complete the request"))
         except UNAVAILABLE as err:
             log.warning("dependency unavailable on %s %s: %s", request.method,
                         request.url.path, err)

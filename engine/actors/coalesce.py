@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.actors.directory import Handle
+from engine.actors.errors import engine_error
 from engine.actors.link import LinkClient
 from engine.actors.wire import decode_outcomes, encode_commands
 
@@ -79,6 +80,7 @@ class ShardCaller:
 
 
 def _fail(batch: Sequence[Pending], exc: BaseException) -> None:
+    exc = engine_error(exc)
     for _, future in batch:
         if not future.done():
             if isinstance(exc, asyncio.CancelledError):

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 
 from engine.actors.config import ShardConfig
+from engine.actors.errors import engine_error
 from engine.actors.shards import QueueShard, SeatShard
 
 SHARD_OPTIONS: dict[str, Any] = {
@@ -82,8 +83,12 @@ class ShardDirectory:
         )
         queue = self._spawn(RemoteQueueShard, queue_actor_name(event_id),
                             self._config_for(event_id, -1))
-        infos: list[dict[str, Any]] = await asyncio.gather(*(h.ready.remote() for h in seats))
-        await queue.ready.remote()
+        try:
+            infos: list[dict[str, Any]] = await asyncio.gather(
+                *(h.ready.remote() for h in seats))
+            await queue.ready.remote()
+        except Exception as exc:
+            raise engine_error(exc) from None
         shards = EventShards(event_id, seats, queue, generation)
         self._cache[event_id] = shards
         return shards, list(infos)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from engine.core.clock import ManualClock
 from engine.core.commands import Command
+from engine.core.errors import ShardUnavailable
 from engine.store.journal import Recovered
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ class Journal(Protocol):
     def snapshot_args(self, seq: int, state: Any) -> Any: ...
 
     async def write(self, ops: Sequence[tuple[str, Any]]) -> None: ...
-
-
-class ShardUnavailable(RuntimeError):
-    """The shard cannot serve: not started yet, or its journal failed."""
 
 
 class ShellClock(ManualClock):

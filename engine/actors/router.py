@@ -10,12 +10,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from ray.exceptions import ActorDiedError
-
 from engine.actors.coalesce import Callers
 from engine.actors.directory import EventShards, Handle
+from engine.actors.errors import engine_error
 from engine.actors.wire import decode_outcomes, encode_commands
-from engine.core.errors import DomainError
+from engine.core.errors import DomainError, ShardStopped
 from engine.core.waiting_room import QueueStatus, QueueSummary
 from engine.router.seats import SeatRouter
 
@@ -45,7 +44,7 @@ class RayTransport:
         return future
 
     def _check(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and isinstance(future.exception(), ActorDiedError):
+        if not future.cancelled() and isinstance(future.exception(), ShardStopped):
             self._dead()
 
     async def read(self, shard: int, name: str, *args: Any) -> Any:
@@ -56,9 +55,11 @@ class RayTransport:
     async def _watch(self, pending: Awaitable[T]) -> T:
         try:
             return await pending
-        except ActorDiedError:
-            self._dead()
-            raise
+        except Exception as exc:
+            error = engine_error(exc)
+            if isinstance(error, ShardStopped):
+                self._dead()
+            raise error from None
 
     def _dead(self) -> None:
         if self._on_dead is not None:
@@ -114,10 +115,17 @@ class EventQueue:
         return _result(await self._call(cmd))
 
     async def status(self, user: str) -> QueueStatus:
-        return await self._handle.status.remote(user)  # type: ignore[no-any-return]
+        return await _read(self._handle.status.remote(user))
 
     async def status_many(self, users: Sequence[str]) -> list[QueueStatus]:
-        return await self._handle.status_many.remote(list(users))  # type: ignore[no-any-return]
+        return await _read(self._handle.status_many.remote(list(users)))
 
     async def summary(self) -> QueueSummary:
-        return await self._handle.summary.remote()  # type: ignore[no-any-return]
+        return await _read(self._handle.summary.remote())
+
+
+async def _read(pending: Awaitable[T]) -> T:
+    try:
+        return await pending
+    except Exception as exc:
+        raise engine_error(exc) from None

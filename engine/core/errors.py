@@ -32,6 +32,16 @@ class DomainError(Exception):
         return (_rebuild, (self.code, self.message, self.details))
 
 
+class ShardUnavailable(RuntimeError):
+    """A shard cannot serve now: not started yet, restarting, or its journal failed. The
+    command may or may not have been applied: retry it with the same idempotency key."""
+
+
+class ShardStopped(ShardUnavailable):
+    """A shard has stopped for good (its event closed, or its plan was replaced): the
+    caller opens the event's current shards."""
+
+
 def _rebuild(code: str, message: str, details: dict[str, Any]) -> DomainError:
     return error_from_code(code, message, details)
 

@@ -20,9 +20,7 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
-from ray.exceptions import RayActorError
 
-from engine.actors.host import ShardUnavailable
 from engine.core.errors import (
     DomainError,
     HoldAlreadyConfirmed,
@@ -31,6 +29,7 @@ from engine.core.errors import (
     HoldNotFound,
     HoldReleased,
     SaleNotFound,
+    ShardUnavailable,
 )
 from engine.core.saga import MONEY_MAY_BE_TAKEN, SEATS_MAY_BE_SOLD, SagaState, check_move
 from engine.payments.breaker import BreakerOpen
@@ -53,7 +52,7 @@ T = TypeVar("T")
 KIND = "purchase"
 HOLD_GONE = (HoldExpired, HoldReleased, HoldNotFound)
 RETRY_IN_S = 5.0
-STALLS = (GatewayError, BreakerOpen, OSError, DomainError, ShardUnavailable, RayActorError)
+STALLS = (GatewayError, BreakerOpen, OSError, DomainError, ShardUnavailable)
 """What makes a step wait for a later attempt (the gateway or a shard cannot answer now)."""
 
 

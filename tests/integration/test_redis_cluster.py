@@ -23,9 +23,9 @@ from api.ratelimit import RateLimiter
 from api.services.queue_board import QueueBoard
 from api.services.soldout import SoldOutWatcher, events_stream
 from engine.actors.config import ShardConfig, queue_summary_key
-from engine.actors.host import ShardUnavailable
 from engine.audit.command import run_audit
 from engine.core.clock import ManualClock
+from engine.core.errors import ShardUnavailable
 from engine.core.waiting_room import QueueSummary
 from engine.saga import outbox
 from engine.serve.autoscaling import ADMITTED, WAITING, line_totals

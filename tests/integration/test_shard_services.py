@@ -14,9 +14,8 @@ from uuid import UUID
 import pytest
 
 from engine.actors.config import ShardConfig, queue_summary_key
-from engine.actors.host import ShardUnavailable
 from engine.actors.services import QueueShardService, SeatShardService
-from engine.core.errors import DomainError, SeatUnavailable
+from engine.core.errors import DomainError, SeatUnavailable, ShardUnavailable
 from engine.core.inventory import HoldView
 from engine.core.venue import Venue
 from engine.core.waiting_room import QueueSummary

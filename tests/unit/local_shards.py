@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from engine.actors.host import ShardHost, ShardUnavailable, ShellClock
+from engine.actors.host import ShardHost, ShellClock
 from engine.actors.wire import decode_commands, decode_outcomes, encode_commands, encode_outcomes
 from engine.core.commands import SeatShardState
+from engine.core.errors import ShardUnavailable
 from engine.core.inventory import HoldPolicy, SeatInventory
 from engine.core.ledger import TicketLedger
 from engine.core.venue import Venue, plan_shards

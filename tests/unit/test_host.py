@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
-from engine.actors.host import ShardHost, ShardUnavailable, ShellClock
+from engine.actors.host import ShardHost, ShellClock
 from engine.core.commands import QueueShardState
+from engine.core.errors import ShardUnavailable
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
 from engine.store.journal import pack, unpack
 
