@@ -231,8 +231,9 @@ async def _seat_stream(shard: Any, ids: list[str], n: int, batch: int, concurren
                        ) -> None:
     """`n` holds of one seat each, then their confirms: `2n` seat operations."""
     from engine.actors.router import call_batch
+    from engine.core.commands import Confirm, Hold
 
-    holds = [("hold", f"user{i}", [ids[i]], f"h{i}") for i in range(n)]
+    holds = [Hold(f"user{i}", (ids[i],), f"h{i}") for i in range(n)]
     hold_ids: list[str] = [""] * n
 
     def send_holds(start: int) -> Callable[[], Awaitable[None]]:
@@ -244,7 +245,7 @@ async def _seat_stream(shard: Any, ids: list[str], n: int, batch: int, concurren
 
     def send_confirms(start: int) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
-            await call_batch(shard, [("confirm", f"user{i}", hold_ids[i], f"c{i}")
+            await call_batch(shard, [Confirm(f"user{i}", hold_ids[i], f"c{i}")
                                      for i in range(start, min(n, start + batch))])
         return job
 
@@ -258,12 +259,13 @@ async def _seat_stream(shard: Any, ids: list[str], n: int, batch: int, concurren
 async def _queue_stream(shard: Any, n: int, batch: int, concurrency: int) -> float:
     """`n` joins, then `n` status reads: `2n` queue operations."""
     from engine.actors.router import call_batch
+    from engine.core.commands import Join
 
     names = [f"fan{i}" for i in range(n)]
 
     def send_joins(start: int) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
-            await call_batch(shard, [("join", u) for u in names[start:start + batch]])
+            await call_batch(shard, [Join(u) for u in names[start:start + batch]])
         return job
 
     def send_status(start: int) -> Callable[[], Awaitable[None]]:

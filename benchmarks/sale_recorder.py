@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.core.errors import DomainError
-from engine.router.holds import hold_parts
+from engine.core.ids import HoldId
 from engine.store import reservations_repo
 from engine.store.records import ItemSpec
 
@@ -45,8 +45,8 @@ async def record_sale(seats: Any, pool: Any, event_id: UUID, prices: dict[str, i
     """What the purchase saga writes for one hold: a pending reservation, the shards'
     confirm, then the reservation CONFIRMED (FAILED, and an error, if a shard refused)."""
     user_id, hold_id, expires_at, seat_ids = sale
-    items = [ItemSpec(shard=shard, hold_id=part, price=prices[s], seat_id=s)
-             for shard, part in hold_parts(hold_id, seats.shard_count) for s in seat_ids]
+    items = [ItemSpec(shard=part.shard, hold_id=str(part), price=prices[s], seat_id=s)
+             for part in HoldId.parse(hold_id, seats.shard_count).parts for s in seat_ids]
     async with pool.acquire() as conn:
         reservation = await reservations_repo.create_pending(
             conn, user_id=UUID(user_id), event_id=event_id, items=items,

@@ -228,6 +228,7 @@ async def drive(loads: Sequence[ShardLoad], *, concurrency: int, batch: int, war
     the seat operations completed in the measured window, its length and whether a shard ran
     out of seats (the window then ends there)."""
     from engine.actors.router import call_batch
+    from engine.core.commands import Confirm, Hold
 
     loop_start = time.perf_counter()
     t0 = loop_start + warmup_s
@@ -249,10 +250,10 @@ async def drive(loads: Sequence[ShardLoad], *, concurrency: int, batch: int, war
                 return
             users = [f"{load.prefix}u{i}" for i in seats]
             views = await call_batch(load.handle, [
-                ("hold", users[k], [load.seat_ids[i]], f"h{i}") for k, i in enumerate(seats)])
+                Hold(users[k], (load.seat_ids[i],), f"h{i}") for k, i in enumerate(seats)])
             count(len(views))
             sold = await call_batch(load.handle, [
-                ("confirm", users[k], _hold_id(view), f"c{i}")
+                Confirm(users[k], _hold_id(view), f"c{i}")
                 for k, (i, view) in enumerate(zip(seats, views, strict=True))])
             for outcome in sold:
                 _hold_id(outcome)

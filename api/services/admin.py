@@ -17,9 +17,10 @@ from api.routing import Call, Endpoint, path_uuid
 from api.schemas import Page, PageQuery, Schema
 from api.services.events import EventDetail, detail
 from api.services.reservations import ReservationOut, reservation_out, statuses_of
-from engine.core.inventory import policy_to_dict
+from engine.core.commands import SetHoldPolicy, SetQueuePolicy
+from engine.core.ids import seat_id
 from engine.core.stadium import build_stadium
-from engine.core.venue import Row, Seat, Section, TicketType, Venue, seat_id
+from engine.core.venue import Row, Seat, Section, TicketType, Venue
 from engine.core.waiting_room import QueueSummary
 from engine.provision import create_event
 from engine.store import catalog_repo, events_repo, reservations_repo
@@ -322,10 +323,9 @@ async def _push_policies(ctx: ApiContext, event: EventRecord, status: str) -> No
         return
     seats = await ctx.engine.seats(str(event.id))
     queue = await ctx.engine.queue(str(event.id))
-    hold_policy = policy_to_dict(event.settings.hold_policy())
-    await seats.broadcast(("set_policy", hold_policy))
-    await queue.command(("set_policy", policy_to_dict(event.settings.queue_policy()),
-                         event.sale_opens_at.timestamp()))
+    await seats.broadcast(SetHoldPolicy(event.settings.hold_policy()))
+    await queue.command(SetQueuePolicy(event.settings.queue_policy(),
+                                       event.sale_opens_at.timestamp()))
 
 
 async def delete(call: Call[ApiContext]) -> Response:

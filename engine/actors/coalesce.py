@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.actors.directory import Handle
 from engine.actors.errors import engine_error
 from engine.actors.link import LinkClient
 from engine.actors.wire import decode_outcomes, encode_commands
+from engine.core.commands import QueueOp, SeatOp
+from engine.core.errors import DomainError
 
 DEPTH = 1
 MAX_BATCH = 512
 
-Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+R = TypeVar("R")
+Pending = tuple[Any, "asyncio.Future[Any]"]
 
 
 class ShardCaller:
@@ -37,12 +40,12 @@ class ShardCaller:
         self._in_flight = 0
         self.calls = 0
 
-    async def call(self, cmd: tuple[Any, ...]) -> Any:
+    async def call(self, cmd: SeatOp[R] | QueueOp[R]) -> R | DomainError:
         return await self.submit(cmd)
 
-    def submit(self, cmd: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def submit(self, cmd: SeatOp[R] | QueueOp[R]) -> asyncio.Future[R | DomainError]:
         """The command's outcome, as a future (no task of its own)."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R | DomainError] = asyncio.get_running_loop().create_future()
         self._queued.append((cmd, future))
         if self._in_flight < self._depth:
             self._send()

@@ -16,24 +16,33 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from engine.core.clock import ManualClock
-from engine.core.commands import Command
 from engine.core.errors import ShardUnavailable
 from engine.store.journal import Recovered
 
 log = logging.getLogger(__name__)
 
 
-class ShardState(Protocol):
-    def apply(self, cmd: Command) -> tuple[Any, Command | None]: ...
+C = TypeVar("C")
+C_in = TypeVar("C_in", contravariant=True)
+T = TypeVar("T")
+
+
+class ShardState(Protocol[C_in]):
+    def apply(self, cmd: C_in) -> tuple[Any, Any]:
+        """The outcome, and the command to journal (None: nothing changed)."""
+        ...
 
     def snapshot(self) -> dict[str, Any]: ...
 
     def restore(self, snap: dict[str, Any]) -> None: ...
 
     def pull_events(self) -> list[Any]: ...
+
+
+S = TypeVar("S", bound=ShardState[Any])
 
 
 class Journal(Protocol):
@@ -62,11 +71,12 @@ class ShellClock(ManualClock):
         return self.now()
 
 
-class ShardHost:
+class ShardHost(Generic[S, C]):
     def __init__(
         self,
         journal: Journal,
         clock: ShellClock,
+        decode: Callable[[Sequence[Any]], Sequence[C]],
         *,
         snapshot_every_ops: int,
         snapshot_every_s: float,
@@ -74,10 +84,11 @@ class ShardHost:
     ) -> None:
         self.journal = journal
         self.clock = clock
+        self._decode = decode
         self.snapshot_every_ops = snapshot_every_ops
         self.snapshot_every_s = snapshot_every_s
         self._on_fatal = on_fatal
-        self._state: ShardState | None = None
+        self._state: S | None = None
         self._seq = 0
         self._durable = 0
         self._queue: list[tuple[str, Any, asyncio.Future[None] | None, int]] = []
@@ -90,7 +101,7 @@ class ShardHost:
         self.stats = {"batches": 0, "commands": 0, "writes": 0, "snapshots": 0}
 
     @property
-    def state(self) -> ShardState:
+    def state(self) -> S:
         if self._state is None:
             raise ShardUnavailable("the shard has not started")
         return self._state
@@ -101,9 +112,9 @@ class ShardHost:
 
     async def start(
         self,
-        fresh: Callable[[], ShardState],
-        blank: Callable[[], ShardState],
-        after_restore: Callable[[ShardState], Awaitable[bool]] | None = None,
+        fresh: Callable[[], S],
+        blank: Callable[[], S],
+        after_restore: Callable[[S], Awaitable[bool]] | None = None,
     ) -> dict[str, Any]:
         """Claims the journal and rebuilds the state.
 
@@ -121,7 +132,7 @@ class ShardHost:
                 state.restore(recovered.snapshot)
             for entry in recovered.entries:
                 self.clock.set(entry.now)
-                for cmd in entry.commands:
+                for cmd in self._decode(entry.commands):
                     state.apply(cmd)
             state.pull_events()
         self._seq = self._durable = recovered.last_seq
@@ -134,7 +145,7 @@ class ShardHost:
                 "snapshot_seq": recovered.snapshot_seq, "seq": self._seq,
                 "reconciled": changed}
 
-    async def submit(self, commands: Sequence[Command]) -> list[Any]:
+    async def submit(self, commands: Sequence[C]) -> list[Any]:
         """Applies commands in order; returns their outcomes once they are durable."""
         self._check()
         state = self.state
@@ -176,7 +187,7 @@ class ShardHost:
             future = self._waiters[seq] = asyncio.get_running_loop().create_future()
         await future
 
-    async def read(self, fn: Callable[[ShardState], Any]) -> Any:
+    async def read(self, fn: Callable[[S], T]) -> T:
         """Runs a read against durable state only."""
         await self.settled()
         self.clock.tick()

@@ -1,8 +1,9 @@
-"""Client-side access to an event's shards, as the API and the benchmarks use them:
-`EventSeats` is the router's rules (`engine.router.seats`) over a transport that sends
-commands to the seat shards in adaptive batches (`engine.actors.coalesce`), over each
-shard's direct link (`engine.actors.link`) or through Ray, and tells its owner when a shard
-has stopped for good (its plan was replaced, or the event closed)."""
+"""The routers over Ray, as the API and the benchmarks use them: `EventSeats` is the seat
+router's rules (`engine.router.seats`) over a transport that sends commands to the seat
+shards in adaptive batches (`engine.actors.coalesce`), over each shard's direct link
+(`engine.actors.link`) or through Ray, and tells its owner when a shard has stopped for good
+(its plan was replaced, or the event closed); `EventQueue` is the queue router over its
+queue shard actor. Ray's errors reach callers as the engine's own (`engine.actors.errors`)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,15 @@ from engine.actors.coalesce import Callers
 from engine.actors.directory import EventShards, Handle
 from engine.actors.errors import engine_error
 from engine.actors.wire import decode_outcomes, encode_commands
+from engine.core.commands import QueueCommand, QueueOp, SeatCommand, SeatOp
 from engine.core.errors import DomainError, ShardStopped
+from engine.core.inventory import HoldView
 from engine.core.waiting_room import QueueStatus, QueueSummary
+from engine.router.queue import QueueRouter
 from engine.router.seats import SeatRouter
 
 T = TypeVar("T")
-
-READS = frozenset({"hold_info", "availability", "seat_states"})
-
-
-def _result(outcome: Any) -> Any:
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
+R = TypeVar("R")
 
 
 class RayTransport:
@@ -38,7 +35,7 @@ class RayTransport:
         self._callers = Callers(shards.seats, infos)
         self._on_dead = on_dead
 
-    def call(self, shard: int, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def call(self, shard: int, command: SeatOp[R]) -> asyncio.Future[R | DomainError]:
         future = self._callers[shard].submit(command)
         future.add_done_callback(self._check)
         return future
@@ -47,10 +44,14 @@ class RayTransport:
         if not future.cancelled() and isinstance(future.exception(), ShardStopped):
             self._dead()
 
-    async def read(self, shard: int, name: str, *args: Any) -> Any:
-        if name not in READS:
-            raise ValueError(f"no read {name!r}")
-        return await self._watch(getattr(self._shards[shard], name).remote(*args))
+    async def hold_info(self, shard: int, hold_id: str) -> HoldView | DomainError:
+        return await self._watch(self._shards[shard].hold_info.remote(hold_id))
+
+    async def availability(self, shard: int) -> dict[str, Any]:
+        return await self._watch(self._shards[shard].availability.remote())
+
+    async def seat_states(self, shard: int) -> tuple[list[str], bytes]:
+        return await self._watch(self._shards[shard].seat_states.remote())
 
     async def _watch(self, pending: Awaitable[T]) -> T:
         try:
@@ -77,42 +78,25 @@ class EventSeats(SeatRouter):
         self.shards = shards
 
 
-async def call(handle: Handle, cmd: tuple[Any, ...]) -> Any:
-    """One command to a shard in the wire form; returns its outcome (value or DomainError)."""
-    return (await call_batch(handle, (cmd,)))[0]
-
-
-async def call_batch(handle: Handle, cmds: Sequence[tuple[Any, ...]]) -> list[Any]:
+async def call_batch(handle: Handle, cmds: Sequence[SeatCommand | QueueCommand]) -> list[Any]:
+    """Commands to one shard in one actor call; their outcomes (values or DomainErrors)."""
     # Waiting on the ref's concurrent future costs less than awaiting the ObjectRef itself.
     ref = handle.execute_packed.remote(encode_commands(cmds))
-    return decode_outcomes(await asyncio.wrap_future(ref.future()))
+    try:
+        return decode_outcomes(await asyncio.wrap_future(ref.future()))
+    except Exception as exc:
+        raise engine_error(exc) from None
 
 
-class EventQueue:
-    """The waiting room of one event, through its queue shard."""
+class RayQueueTransport:
+    """Commands to a queue shard actor (batched), reads by actor method."""
 
     def __init__(self, handle: Handle) -> None:
         self._handle = handle
         self._callers = Callers([handle])
 
-    async def _call(self, cmd: tuple[Any, ...]) -> Any:
-        return await self._callers[0].call(cmd)
-
-    async def join(self, user: str) -> QueueStatus:
-        return _result(await self._call(("join", user)))  # type: ignore[no-any-return]
-
-    async def leave(self, user: str) -> QueueStatus:
-        return _result(await self._call(("leave", user)))  # type: ignore[no-any-return]
-
-    async def complete(self, user: str) -> QueueStatus:
-        return _result(await self._call(("complete", user)))  # type: ignore[no-any-return]
-
-    async def heartbeat_many(self, users: Sequence[str]) -> int:
-        return _result(  # type: ignore[no-any-return]
-            await self._call(("heartbeat_many", list(users))))
-
-    async def command(self, cmd: tuple[Any, ...]) -> Any:
-        return _result(await self._call(cmd))
+    def call(self, command: QueueOp[R]) -> asyncio.Future[R | DomainError]:
+        return self._callers[0].submit(command)
 
     async def status(self, user: str) -> QueueStatus:
         return await _read(self._handle.status.remote(user))
@@ -122,6 +106,13 @@ class EventQueue:
 
     async def summary(self) -> QueueSummary:
         return await _read(self._handle.summary.remote())
+
+
+class EventQueue(QueueRouter):
+    """The waiting room of one event, through its queue shard actor."""
+
+    def __init__(self, handle: Handle) -> None:
+        super().__init__(RayQueueTransport(handle))
 
 
 async def _read(pending: Awaitable[T]) -> T:

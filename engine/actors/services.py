@@ -11,18 +11,28 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from engine.actors.config import ShardConfig, queue_summary_key
-from engine.actors.host import ShardHost, ShardState, ShellClock
+from engine.actors.host import ShardHost, ShellClock
 from engine.actors.metrics import ShardMetrics, report_queue, report_seats
-from engine.core.commands import Command, QueueShardState, SeatShardState
-from engine.core.inventory import SeatInventory, policy_to_dict
+from engine.core.command_wire import queue_commands, seat_commands
+from engine.core.commands import (
+    QueueCommand,
+    SeatCommand,
+    SetHoldPolicy,
+    SetQueuePolicy,
+    Sweep,
+    Tick,
+)
+from engine.core.errors import InvalidCommand
+from engine.core.ids import join_parts, quota_ref
+from engine.core.inventory import SeatInventory
 from engine.core.ledger import TicketLedger, home_shard
+from engine.core.shard_state import QueueShardState, SeatShardState
 from engine.core.venue import Venue
 from engine.core.waiting_room import WaitingRoom
-from engine.router.holds import quota_ref
 from engine.store import events_repo, reservations_repo
 from engine.store.journal import ShardJournal, pack
 from engine.store.pool import connect
@@ -31,8 +41,12 @@ from engine.store.redis_client import connect_redis
 
 log = logging.getLogger(__name__)
 
+S = TypeVar("S", SeatShardState, QueueShardState)
+C = TypeVar("C", SeatCommand, QueueCommand)
+T = TypeVar("T")
 
-class _Service:
+
+class _Service(Generic[S, C]):
     """What both shard services share: a Redis client, a host, background loops."""
 
     def __init__(self, config: ShardConfig, on_fatal: Callable[[BaseException], None]) -> None:
@@ -41,13 +55,15 @@ class _Service:
         self.redis = connect_redis(config.redis(), cluster=config.redis_cluster)
         self._on_fatal = on_fatal
         self._tasks: list[asyncio.Task[None]] = []
-        self.host: ShardHost | None = None
+        self.host: ShardHost[S, C] | None = None
 
-    def _make_host(self, journal_name: str) -> ShardHost:
+    def _make_host(self, journal_name: str,
+                   decode: Callable[[Sequence[Any]], Sequence[C]]) -> ShardHost[S, C]:
         journal = ShardJournal(self.redis, self.config.namespace, journal_name)
         self.host = ShardHost(
             journal,
             self.clock,
+            decode,
             snapshot_every_ops=self.config.snapshot_every_ops,
             snapshot_every_s=self.config.snapshot_every_s,
             on_fatal=self._on_fatal,
@@ -73,11 +89,16 @@ class _Service:
         if self.host.snapshot_due():
             await self.host.snapshot()
 
-    async def submit(self, commands: Sequence[Command]) -> list[Any]:
+    async def submit(self, commands: Sequence[C | InvalidCommand]) -> list[Any]:
+        """Outcomes in order; a command the wire could not read is answered with its error."""
         assert self.host is not None
-        return await self.host.submit(commands)
+        valid = [c for c in commands if not isinstance(c, InvalidCommand)]
+        if len(valid) == len(commands):
+            return await self.host.submit(valid)
+        done = iter(await self.host.submit(valid))
+        return [c if isinstance(c, InvalidCommand) else next(done) for c in commands]
 
-    async def read(self, fn: Callable[[Any], Any]) -> Any:
+    async def read(self, fn: Callable[[S], T]) -> T:
         assert self.host is not None
         return await self.host.read(fn)
 
@@ -92,7 +113,7 @@ class _Service:
         await self.redis.aclose()
 
 
-class SeatShardService(_Service):
+class SeatShardService(_Service[SeatShardState, SeatCommand]):
     async def start(self) -> dict[str, Any]:
         cfg = self.config
         event_id = UUID(cfg.event_id)
@@ -107,13 +128,13 @@ class SeatShardService(_Service):
         policy = event.settings.hold_policy()
         clock = self.clock
 
-        def make(prefix: str) -> ShardState:
+        def make(prefix: str) -> SeatShardState:
             return SeatShardState(
                 SeatInventory(venue, policy, clock, hold_prefix=prefix),
                 TicketLedger(policy.user_limit, clock),
             )
 
-        host = self._make_host(cfg.seat_journal)
+        host = self._make_host(cfg.seat_journal, seat_commands)
         info = await host.start(
             fresh=lambda: make(f"{cfg.shard}.{secrets.token_hex(3)}"),
             blank=lambda: make(""),
@@ -146,10 +167,9 @@ class SeatShardService(_Service):
                        "max_lifetime": policy.max_lifetime, "user_limit": policy.user_limit},
         }
 
-    async def _reconcile(self, state: ShardState) -> bool:
+    async def _reconcile(self, state: SeatShardState) -> bool:
         """PostgreSQL wins: its confirmed sales are forced in, sales it does not know are
         cancelled, and (for split events) the ledger learns every sale of its home users."""
-        assert isinstance(state, SeatShardState)
         cfg = self.config
         event: EventRecord = self.event
         conn = await connect(cfg.database())
@@ -159,7 +179,7 @@ class SeatShardService(_Service):
             policy = event.settings.hold_policy()
             policy_changed = state.inventory.policy != policy
             if policy_changed:
-                state.apply(("set_policy", policy_to_dict(policy)))
+                state.apply(SetHoldPolicy(policy))
             report = state.inventory.reconcile(confirmed, active)
             added = 0
             if event.shard_count > 1:
@@ -177,7 +197,7 @@ class SeatShardService(_Service):
                             holds[ref] = (user, had + tickets, [*parts, sale.hold_id])
                 sold: dict[str, list[tuple[str, int, str]]] = {}
                 for ref, (user, tickets, parts) in holds.items():
-                    sold.setdefault(user, []).append((ref, tickets, "+".join(parts)))
+                    sold.setdefault(user, []).append((ref, tickets, join_parts(parts)))
                 added = state.ledger.reconcile(sold)
         finally:
             await conn.close()
@@ -190,15 +210,14 @@ class SeatShardService(_Service):
     async def _sweep(self) -> None:
         assert self.host is not None
         state = self.host.state
-        assert isinstance(state, SeatShardState)
         now = self.clock.tick()
         due = [t for t in (state.inventory.next_expiry(), state.ledger.next_expiry())
                if t is not None and t <= now]
         if due:
-            await self.host.submit([("sweep",)])
+            await self.host.submit([Sweep()])
 
 
-class QueueShardService(_Service):
+class QueueShardService(_Service[QueueShardState, QueueCommand]):
     async def start(self) -> dict[str, Any]:
         cfg = self.config
         conn = await connect(cfg.database())
@@ -212,23 +231,21 @@ class QueueShardService(_Service):
         clock = self.clock
         seed = event.queue_seed
 
-        def make() -> ShardState:
+        def make() -> QueueShardState:
             return QueueShardState(WaitingRoom(event.settings.queue_policy(), clock,
                                                opens_at=event.sale_opens_at.timestamp(),
                                                seed=seed))
 
-        async def reconcile(state: ShardState) -> bool:
-            assert isinstance(state, QueueShardState)
+        async def reconcile(state: QueueShardState) -> bool:
             policy = event.settings.queue_policy()
             opens_at = event.sale_opens_at.timestamp()
             room = state.room
             if room.policy == policy and (room.opens_at == opens_at or room.phase != "pre"):
                 return False
-            state.apply(("set_policy", policy_to_dict(policy),
-                         opens_at if room.phase == "pre" else None))
+            state.apply(SetQueuePolicy(policy, opens_at if room.phase == "pre" else None))
             return True
 
-        host = self._make_host(cfg.queue_journal)
+        host = self._make_host(cfg.queue_journal, queue_commands)
         info = await host.start(fresh=make, blank=make, after_restore=reconcile)
         self._summary_key = queue_summary_key(cfg.namespace, cfg.event_id)
         self._metrics = ShardMetrics(cfg.event_id, cfg.shard)
@@ -242,7 +259,7 @@ class QueueShardService(_Service):
 
     async def _tick(self) -> None:
         assert self.host is not None
-        await self.host.submit([("tick",)])
+        await self.host.submit([Tick()])
 
     async def _publish(self) -> None:
         """Publishes the summary when it changed, and at least every second otherwise, so

@@ -13,17 +13,23 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
 from engine.actors.config import ShardConfig
 from engine.actors.link import LinkServer, new_token
 from engine.actors.services import QueueShardService, SeatShardService
-from engine.actors.wire import decode_commands, encode_outcomes
-from engine.core.commands import Command
+from engine.actors.wire import encode_outcomes
+from engine.core.command_wire import decode_queue_batch, decode_seat_batch
+from engine.core.errors import DomainError
+from engine.core.inventory import HoldView
+from engine.core.shard_state import QueueShardState, SeatShardState
+from engine.core.waiting_room import QueueStatus, QueueSummary
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 BOOT_RETRY_S = 1.0
 SWITCH_INTERVAL_S = 0.0005
@@ -52,9 +58,11 @@ def die(exc: BaseException) -> None:
 
 
 class _Shard:
-    def __init__(self, service: SeatShardService | QueueShardService) -> None:
+    def __init__(self, service: SeatShardService | QueueShardService,
+                 decode: Callable[[bytes], Sequence[Any]]) -> None:
         logging.basicConfig(level=service.config.log_level)
         self._service = service
+        self._decode = decode
         self._boot: asyncio.Task[dict[str, Any]] = asyncio.get_running_loop().create_task(
             self._start())
         self._info: dict[str, Any] = {}
@@ -78,7 +86,7 @@ class _Shard:
         return info
 
     async def _packed(self, payload: bytes) -> bytes:
-        return encode_outcomes(await self._service.submit(decode_commands(payload)))
+        return encode_outcomes(await self._service.submit(self._decode(payload)))
 
     async def _ready(self) -> None:
         if self._info:
@@ -96,18 +104,11 @@ class _Shard:
         await self._ready()
         return self._info
 
-    async def execute(self, cmd: Command) -> Any:
-        await self._ready()
-        return (await self._service.submit([cmd]))[0]
-
-    async def execute_batch(self, cmds: Sequence[Command]) -> list[Any]:
-        await self._ready()
-        return await self._service.submit(cmds)
-
     async def execute_packed(self, payload: bytes) -> bytes:
-        """`execute_batch` in the wire form of `engine.actors.wire` (what the router uses)."""
+        """A batch of commands in the wire form (`engine.core.command_wire`); their outcomes
+        in the form of `engine.actors.wire`."""
         await self._ready()
-        return encode_outcomes(await self._service.submit(decode_commands(payload)))
+        return await self._packed(payload)
 
     async def stats(self) -> dict[str, Any]:
         await self._ready()
@@ -125,12 +126,12 @@ class _Shard:
 
     async def state_snapshot(self) -> dict[str, Any]:
         """The whole durable state, as plain data (for audits and tests)."""
-        return await self._read(lambda s: s.snapshot())  # type: ignore[no-any-return]
+        await self._before_read()
+        return await self._service.read(lambda s: s.snapshot())
 
-    async def _read(self, fn: Callable[[Any], Any]) -> Any:
+    async def _before_read(self) -> None:
         await self._ready()
         self._reads += 1
-        return await self._service.read(fn)
 
     async def shutdown(self) -> None:
         if self._link is not None:
@@ -140,49 +141,56 @@ class _Shard:
 
 class SeatShard(_Shard):
     def __init__(self, config: ShardConfig) -> None:
-        super().__init__(SeatShardService(config, die))
+        self._seats = SeatShardService(config, die)
+        super().__init__(self._seats, decode_seat_batch)
+
+    async def _read(self, fn: Callable[[SeatShardState], T]) -> T:
+        await self._before_read()
+        return await self._seats.read(fn)
 
     async def availability(self) -> dict[str, Any]:
-        return await self._read(lambda s: s.inventory.availability())  # type: ignore[no-any-return]
+        return await self._read(lambda s: s.inventory.availability())
 
     async def seat_states(self) -> tuple[list[str], bytes]:
         """Seat ids and one status byte per seat (0 available, 1 held, 2 sold)."""
-        return await self._read(  # type: ignore[no-any-return]
-            lambda s: (s.inventory.seat_ids, s.inventory.seat_states()))
+        return await self._read(lambda s: (s.inventory.seat_ids, s.inventory.seat_states()))
 
-    async def hold_info(self, hold_id: str) -> Any:
-        def info(state: Any) -> Any:
+    async def hold_info(self, hold_id: str) -> HoldView | DomainError:
+        def info(state: SeatShardState) -> HoldView | DomainError:
             try:
                 return state.inventory.hold_info(hold_id)
-            except Exception as exc:
+            except DomainError as exc:
                 return exc
         return await self._read(info)
 
     async def totals(self) -> dict[str, int]:
-        return await self._read(lambda s: s.inventory.totals())  # type: ignore[no-any-return]
+        return await self._read(lambda s: s.inventory.totals())
 
     async def user_tickets(self, user: str) -> tuple[int, int]:
         """(tickets held or sold here, tickets counted by this shard's ledger)."""
-        return await self._read(  # type: ignore[no-any-return]
-            lambda s: (s.inventory.user_tickets(user), s.ledger.count(user)))
+        return await self._read(lambda s: (s.inventory.user_tickets(user), s.ledger.count(user)))
 
 
 class QueueShard(_Shard):
     def __init__(self, config: ShardConfig) -> None:
-        super().__init__(QueueShardService(config, die))
+        self._room = QueueShardService(config, die)
+        super().__init__(self._room, decode_queue_batch)
 
-    async def status(self, user: str) -> Any:
+    async def _read(self, fn: Callable[[QueueShardState], T]) -> T:
+        await self._before_read()
+        return await self._room.read(fn)
+
+    async def status(self, user: str) -> QueueStatus:
         return await self._read(lambda s: s.room.status(user))
 
-    async def status_many(self, users: Sequence[str]) -> list[Any]:
-        return await self._read(  # type: ignore[no-any-return]
-            lambda s: [s.room.status(u) for u in users])
+    async def status_many(self, users: Sequence[str]) -> list[QueueStatus]:
+        return await self._read(lambda s: [s.room.status(u) for u in users])
 
-    async def summary(self) -> Any:
+    async def summary(self) -> QueueSummary:
         return await self._read(lambda s: s.room.summary())
 
     async def counts(self) -> dict[str, int]:
-        return await self._read(lambda s: s.room.counts())  # type: ignore[no-any-return]
+        return await self._read(lambda s: s.room.counts())
 
 
 def _node_address() -> str:

@@ -1,4 +1,5 @@
-"""The msgpack form of command batches and their outcomes between callers and shard actors.
+"""The msgpack form of outcomes between shard actors and their callers (commands have theirs
+in `engine.core.command_wire`).
 
 Ray passes `bytes` through without pickling, and msgpack encodes the core's named tuples as
 arrays at C speed; each outcome is tagged so the caller rebuilds the same objects."""
@@ -10,7 +11,8 @@ from typing import Any
 
 import msgpack
 
-from engine.core.commands import Placed
+from engine.core.command_wire import encode
+from engine.core.commands import Placed, QueueCommand, SeatCommand
 from engine.core.errors import DomainError, error_from_code
 from engine.core.inventory import HoldView
 from engine.core.ledger import Quota
@@ -20,12 +22,8 @@ _TAGS: dict[type, str] = {HoldView: "v", QueueStatus: "q", Quota: "Q", TickResul
                           Placed: "p"}
 
 
-def encode_commands(commands: Sequence[Sequence[Any]]) -> bytes:
-    return msgpack.packb(commands, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def decode_commands(payload: bytes) -> list[list[Any]]:
-    return msgpack.unpackb(payload, raw=False, use_list=True)  # type: ignore[no-any-return]
+def encode_commands(commands: Sequence[SeatCommand | QueueCommand]) -> bytes:
+    return encode(commands)
 
 
 def encode_outcomes(outcomes: Sequence[Any]) -> bytes:

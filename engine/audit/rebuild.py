@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from engine.audit.checks import LiveHold, ShardView
 from engine.core.clock import ManualClock
-from engine.core.commands import SeatShardState
+from engine.core.command_wire import seat_commands
 from engine.core.inventory import HoldPolicy, SeatInventory
 from engine.core.ledger import TicketLedger
+from engine.core.shard_state import SeatShardState
 from engine.core.venue import Venue
 from engine.store.journal import Recovered
 
@@ -23,7 +24,7 @@ def rebuild_seat_shard(venue: Venue, policy: HoldPolicy, recovered: Recovered) -
         state.restore(recovered.snapshot)
     for entry in recovered.entries:
         clock.set(entry.now)
-        for cmd in entry.commands:
+        for cmd in seat_commands(entry.commands):
             state.apply(cmd)
     state.pull_events()
     return state

@@ -1,243 +1,216 @@
-"""Commands as plain data — `(op, *args)` tuples — applied to a shard's state.
+"""The commands a shard applies, one frozen type each, named once here.
 
-The same function applies a command when it arrives and when a journal is replayed, so a
-replay reproduces exactly what was acknowledged. `apply` returns the outcome (a value, or the
-DomainError it raised) and the command to journal: None when the command changed nothing."""
+A command's fields are its arguments, in the order its state method takes them. The type
+parameter is what the command answers with (besides the DomainError it may be refused with),
+so a caller of `transport.call(shard, Confirm(...))` is checked against `HoldView`.
+
+The wire form (between callers and shards, and in the journal) is msgpack's array
+`[tag, *fields]`, written and read by msgspec: the same bytes as the `(op, *args)` tuples of
+the journal's first format, so entries written before commands were typed decode unchanged
+(`engine.core.command_wire`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
-from engine.core.errors import DomainError, InvalidCommand, NotTheBest
-from engine.core.inventory import HoldPolicy, HoldView, SeatInventory
-from engine.core.ledger import TicketLedger
-from engine.core.waiting_room import QueuePolicy, WaitingRoom
+import msgspec
 
-Command = Sequence[Any]
-Applied = tuple[Any, Command | None]
+from engine.core.inventory import HoldPolicy, HoldView
+from engine.core.ledger import Quota
+from engine.core.waiting_room import QueuePolicy, QueueStatus, TickResult
 
-HOLDS = frozenset({"hold", "hold_best", "hold_ga"})
+R = TypeVar("R", covariant=True)
+
+Bound = tuple[int, float]
+"""How good a best-available choice is (tier, score): smaller is better."""
 
 
 class Placed(NamedTuple):
-    """A best-available hold taken under a bound (`best_hold`), with how good the shard's
+    """A best-available hold taken under a bound (`BestHold`), with how good the shard's
     best choices of the same filter are after it, for counts 1, 2, ... (the router's hints;
     None: nothing left of that count)."""
 
     view: HoldView
-    after: tuple[tuple[int, float] | None, ...]
+    after: tuple[Bound | None, ...]
 
 
-class SeatShardState:
-    """A seat shard's whole state: its inventory and the ticket ledger of its home users."""
-
-    def __init__(self, inventory: SeatInventory, ledger: TicketLedger) -> None:
-        self.inventory = inventory
-        self.ledger = ledger
-        # The commands that are plain inventory methods are called bound, without a wrapper.
-        self._direct: dict[str, tuple[Callable[..., Any], int, int]] = {
-            op: (getattr(inventory, op), low, high) for op, (_, low, high) in _SEAT_OPS.items()
-            if op in _INVENTORY_METHODS
-        }
-
-    def apply(self, cmd: Command) -> Applied:
-        op = None
-        try:
-            op = cmd[0]
-            direct = self._direct.get(op)
-            spec = direct or _SEAT_OPS.get(op)
-        except (TypeError, IndexError, KeyError):
-            spec = None
-        if spec is None:
-            if op == "best_hold" and len(cmd) == 3:
-                return self._best_hold(cmd[1], cmd[2])
-            if op == "best_key" and 2 <= len(cmd) <= 4:  # a read: nothing to journal
-                return self.inventory.best_key(*cmd[1:]), None
-            return InvalidCommand(f"unknown seat command {_describe(cmd)}"), None
-        handler, low, high = spec
-        n = len(cmd) - 1
-        if n < low or n > high:
-            return InvalidCommand(f"{op} takes {low} to {high} arguments, not {n}"), None
-        try:
-            if direct is not None:
-                return handler(*cmd[1:]), cmd
-            return handler(self, *cmd[1:]), cmd
-        except DomainError as err:
-            return err, cmd
-
-    def with_quota(self, ref: str, tickets: int, expires_at: float, inner: Command) -> Any:
-        """A hold and its user's quota on this (the user's home) shard, both or neither: the
-        quota is reserved, then the hold taken, and the quota released again if the hold is
-        refused."""
-        if not isinstance(inner, list | tuple) or not inner or inner[0] not in HOLDS or len(
-                inner) < 2:
-            raise InvalidCommand("with_quota takes a hold, hold_best or hold_ga command")
-        user = inner[1]
-        self.ledger.reserve(user, ref, tickets, expires_at)
-        outcome, _ = self.apply(inner)
-        if isinstance(outcome, DomainError):
-            self.ledger.release(user, ref)
-            raise outcome
-        return outcome
-
-    def _best_hold(self, bound: Any, inner: Command) -> Applied:
-        """`inner` (a hold_best, alone or under with_quota) if this shard's best seats are no
-        worse than `bound` (another shard's best), else NotTheBest with this shard's best,
-        changing nothing. A key already used here replays whatever the bound."""
-        try:
-            best_cmd = inner[4] if inner[0] == "with_quota" else inner
-            op, user, count, key = best_cmd[0], best_cmd[1], best_cmd[2], best_cmd[3]
-            section = best_cmd[4] if len(best_cmd) > 4 else None
-            grade = best_cmd[5] if len(best_cmd) > 5 else None
-        except (TypeError, IndexError, KeyError):
-            op = None
-        if op != "hold_best":
-            return InvalidCommand("best_hold takes a hold_best command"), None
-        inventory = self.inventory
-        if bound is not None and not inventory.knows(user, key):
-            best = inventory.best_key(count, section, grade)
-            if best is None or best > tuple(bound):
-                return NotTheBest("another shard has better seats", best=best), None
-        outcome, journal = self.apply(inner)
-        if isinstance(outcome, HoldView):
-            return Placed(outcome, tuple(inventory.best_keys(section, grade, count))), journal
-        return outcome, journal
-
-    def pull_events(self) -> list[Any]:
-        return self.inventory.pull_events()
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"inventory": self.inventory.snapshot(), "ledger": self.ledger.snapshot()}
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        self.inventory.restore(snap["inventory"])
-        self.ledger.restore(snap["ledger"])
+class SeatOp(msgspec.Struct, Generic[R], frozen=True, array_like=True):
+    """A command to a seat shard, answered with an R."""
 
 
-_SeatHandler = Callable[..., Any]
-_SEAT_OPS: dict[str, tuple[_SeatHandler, int, int]] = {
-    "hold": (
-        lambda s, user, seats, key, hold_id=None: s.inventory.hold(user, seats, key, hold_id),
-        3,
-        4,
-    ),
-    "hold_best": (
-        lambda s, user, count, key, section=None, grade=None, hold_id=None: (
-            s.inventory.hold_best(user, count, key, section, grade, hold_id)
-        ),
-        3,
-        6,
-    ),
-    "hold_ga": (
-        lambda s, user, tt, qty, key, hold_id=None: s.inventory.hold_ga(
-            user, tt, qty, key, hold_id
-        ),
-        4,
-        5,
-    ),
-    "extend": (
-        lambda s, user, hold_id, key, seconds=None: s.inventory.extend(
-            user, hold_id, key, seconds
-        ),
-        3,
-        4,
-    ),
-    "release": (lambda s, user, hold_id, key: s.inventory.release(user, hold_id, key), 3, 3),
-    "confirm": (lambda s, user, hold_id, key: s.inventory.confirm(user, hold_id, key), 3, 3),
-    "cancel_sale": (
-        lambda s, user, hold_id, key: s.inventory.cancel_sale(user, hold_id, key), 3, 3
-    ),
-    "sweep": (lambda s: (s.inventory.sweep(), s.ledger.sweep())[0], 0, 0),
-    "quota_reserve": (
-        lambda s, user, ref, count, expires_at: s.ledger.reserve(user, ref, count, expires_at),
-        4,
-        4,
-    ),
-    "set_policy": (lambda s, policy: _set_hold_policy(s, policy), 1, 1),
-    "quota_extend": (
-        lambda s, user, ref, expires_at: s.ledger.extend(user, ref, expires_at), 3, 3
-    ),
-    "quota_commit": (
-        lambda s, user, ref, hold_id=None: s.ledger.commit(user, ref, hold_id), 2, 3),
-    "with_quota": (
-        lambda s, ref, tickets, expires_at, inner: s.with_quota(ref, tickets, expires_at, inner),
-        4,
-        4,
-    ),
-
-    "quota_release": (lambda s, user, ref: s.ledger.release(user, ref), 2, 2),
-}
-SEAT_OPS = frozenset(_SEAT_OPS)
+class QueueOp(msgspec.Struct, Generic[R], frozen=True, array_like=True):
+    """A command to a queue shard, answered with an R."""
 
 
-def _set_hold_policy(state: SeatShardState, policy: Any) -> None:
-    if not isinstance(policy, dict):
-        raise InvalidCommand("set_policy takes the policy as a mapping")
-    try:
-        hold_policy = HoldPolicy(**policy)
-    except TypeError as exc:
-        raise InvalidCommand(f"bad hold policy: {exc}") from None
-    state.inventory.set_policy(hold_policy)
-    state.ledger.limit = hold_policy.user_limit
-_INVENTORY_METHODS = frozenset(
-    {"hold", "hold_best", "hold_ga", "extend", "release", "confirm", "cancel_sale"})
+# ---------------------------------------------------------------- seat shard: holds
 
 
-class QueueShardState:
-    def __init__(self, room: WaitingRoom) -> None:
-        self.room = room
+class Hold(SeatOp[HoldView], frozen=True, tag="hold"):
+    """Holds these seats, all or none."""
 
-    def apply(self, cmd: Command) -> Applied:
-        try:
-            op = cmd[0]
-            args = cmd[1:]
-        except (TypeError, IndexError, KeyError):
-            op, args = None, ()
-        room = self.room
-        try:
-            if op == "join" and len(args) == 1:
-                return room.join(args[0]), cmd
-            if op == "heartbeat" and len(args) == 1:
-                changed = room.heartbeat(args[0])
-                return changed, cmd if changed else None
-            if op == "heartbeat_many" and len(args) == 1:
-                users = args[0]
-                if not isinstance(users, list | tuple):
-                    raise InvalidCommand("heartbeat_many takes a list of user ids")
-                moved = room.heartbeat_many(users)
-                return len(moved), ("heartbeat_many", moved) if moved else None
-            if op == "leave" and len(args) == 1:
-                return room.leave(args[0]), cmd
-            if op == "complete" and len(args) == 1:
-                return room.complete(args[0]), cmd
-            if op == "tick" and not args:
-                result = room.tick()
-                return result, cmd if result.changed else None
-            if op == "close" and not args:
-                room.close()
-                return None, cmd
-            if op == "set_policy" and 1 <= len(args) <= 2 and isinstance(args[0], dict):
-                try:
-                    policy = QueuePolicy(**args[0])
-                except TypeError as exc:
-                    raise InvalidCommand(f"bad queue policy: {exc}") from None
-                room.set_policy(policy, args[1] if len(args) == 2 else None)
-                return None, cmd
-        except DomainError as err:
-            return err, None
-        return InvalidCommand(f"unknown queue command {_describe(cmd)}"), None
-
-    def pull_events(self) -> list[Any]:
-        return self.room.pull_events()
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.room.snapshot()
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        self.room.restore(snap)
+    user: str
+    seat_ids: tuple[str, ...]
+    key: str
+    hold_id: str | None = None
 
 
-def _describe(cmd: object) -> str:
-    text = repr(cmd)
-    return text if len(text) <= 80 else text[:77] + "..."
+class HoldBest(SeatOp[HoldView], frozen=True, tag="hold_best"):
+    """Holds the best `count` seats together (in a section, of a grade)."""
+
+    user: str
+    count: int
+    key: str
+    section: str | None = None
+    grade: str | None = None
+    hold_id: str | None = None
+
+
+class HoldGa(SeatOp[HoldView], frozen=True, tag="hold_ga"):
+    """Holds `quantity` general-admission tickets of a type."""
+
+    user: str
+    ticket_type: str
+    quantity: int
+    key: str
+    hold_id: str | None = None
+
+
+class Extend(SeatOp[HoldView], frozen=True, tag="extend"):
+    user: str
+    hold_id: str
+    key: str
+    seconds: float | None = None
+
+
+class Release(SeatOp[HoldView], frozen=True, tag="release"):
+    user: str
+    hold_id: str
+    key: str
+
+
+class Confirm(SeatOp[HoldView], frozen=True, tag="confirm"):
+    """Sells a live hold."""
+
+    user: str
+    hold_id: str
+    key: str
+
+
+class CancelSale(SeatOp[HoldView], frozen=True, tag="cancel_sale"):
+    """Puts a sale's seats back on sale (refunds, compensations)."""
+
+    user: str
+    hold_id: str
+    key: str
+
+
+class Sweep(SeatOp[list[str]], frozen=True, tag="sweep"):
+    """Ends the holds and quota reservations that have expired; answers the holds ended."""
+
+
+class SetHoldPolicy(SeatOp[None], frozen=True, tag="set_policy"):
+    policy: HoldPolicy
+
+
+# ---------------------------------------------------------------- seat shard: the ledger
+
+
+class QuotaReserve(SeatOp[Quota], frozen=True, tag="quota_reserve"):
+    user: str
+    ref: str
+    count: int
+    expires_at: float
+
+
+class QuotaExtend(SeatOp[Quota], frozen=True, tag="quota_extend"):
+    user: str
+    ref: str
+    expires_at: float
+
+
+class QuotaCommit(SeatOp[Quota], frozen=True, tag="quota_commit"):
+    user: str
+    ref: str
+    hold_id: str | None = None
+
+
+class QuotaRelease(SeatOp[int], frozen=True, tag="quota_release"):
+    user: str
+    ref: str
+
+
+HoldCommand = Hold | HoldBest | HoldGa
+
+
+class WithQuota(SeatOp[HoldView], frozen=True, tag="with_quota"):
+    """A hold and its user's quota on this (the user's home) shard, both or neither."""
+
+    ref: str
+    tickets: int
+    expires_at: float
+    inner: HoldCommand
+
+
+class BestHold(SeatOp[Placed], frozen=True, tag="best_hold"):
+    """`inner` if this shard's best seats are no worse than `bound` (another shard's best),
+    else NotTheBest with this shard's best, changing nothing."""
+
+    bound: Bound | None
+    inner: HoldBest | WithQuota
+
+
+class BestKey(SeatOp[Bound | None], frozen=True, tag="best_key"):
+    """How good this shard's best choice of `count` seats is (a read: never journaled)."""
+
+    count: int
+    section: str | None = None
+    grade: str | None = None
+
+
+SeatCommand = (Hold | HoldBest | HoldGa | Extend | Release | Confirm | CancelSale | Sweep
+               | SetHoldPolicy | QuotaReserve | QuotaExtend | QuotaCommit | QuotaRelease
+               | WithQuota | BestHold | BestKey)
+
+
+# ---------------------------------------------------------------- queue shard
+
+
+class Join(QueueOp[QueueStatus], frozen=True, tag="join"):
+    user: str
+
+
+class Heartbeat(QueueOp[bool], frozen=True, tag="heartbeat"):
+    user: str
+
+
+class HeartbeatMany(QueueOp[int], frozen=True, tag="heartbeat_many"):
+    """Heartbeats of many waiting users; answers how many changed state."""
+
+    users: tuple[str, ...]
+
+
+class Leave(QueueOp[QueueStatus], frozen=True, tag="leave"):
+    user: str
+
+
+class Complete(QueueOp[QueueStatus], frozen=True, tag="complete"):
+    user: str
+
+
+class Tick(QueueOp[TickResult], frozen=True, tag="tick"):
+    """Opens the sale when due, drops silent waiters, ends timed-out sessions, admits."""
+
+
+class CloseQueue(QueueOp[None], frozen=True, tag="close"):
+    pass
+
+
+class SetQueuePolicy(QueueOp[None], frozen=True, tag="set_policy"):
+    policy: QueuePolicy
+    opens_at: float | None = None
+
+
+QueueCommand = (Join | Heartbeat | HeartbeatMany | Leave | Complete | Tick | CloseQueue
+                | SetQueuePolicy)
+
+Command = SeatCommand | QueueCommand

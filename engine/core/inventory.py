@@ -38,6 +38,7 @@ from engine.core.errors import (
     UserLimitExceeded,
     error_from_code,
 )
+from engine.core.ids import local_part
 from engine.core.venue import Venue
 
 AVAILABLE, HELD, SOLD = 0, 1, 2
@@ -518,7 +519,7 @@ class SeatInventory:
             self._check_limit(user, n)
         if hold_id is None:
             self._counter += 1
-            hold_id = f"{self.hold_prefix}-{self._counter}"
+            hold_id = local_part(self.hold_prefix, self._counter)
         else:
             hold_id = self._hold_id(hold_id)
         return self._take_seats(user, tuple(idxs), seat_ids, now, hold_id)
@@ -552,7 +553,7 @@ class SeatInventory:
         """The id of a new hold: the caller's, if given and unused, or the next of ours."""
         if wanted is None:
             self._counter += 1
-            return f"{self.hold_prefix}-{self._counter}"
+            return local_part(self.hold_prefix, self._counter)
         if type(wanted) is not str or not wanted or len(wanted) > 120:
             raise InvalidCommand("a hold id must be a string of 1 to 120 characters")
         if wanted in self._holds or wanted in self._sales or wanted in self._closed:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from engine.core.venue import Row, Seat, Section, TicketType, Venue, seat_id
+from engine.core.ids import seat_id
+from engine.core.venue import Row, Seat, Section, TicketType, Venue
 
 PRICES = {"VIP": 220_000, "R": 165_000, "S": 132_000, "A": 99_000}
 STANDING_PRICE = 154_000

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import InvalidCommand
+from engine.core.ids import seat_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +192,6 @@ class Venue:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidCommand(f"malformed venue layout: {exc}") from exc
-
-
-def seat_id(section: str, row: str, number: int) -> str:
-    return f"{section}-{row}-{number}"
 
 
 def plan_shards(venue: Venue, shard_count: int) -> dict[str, int]:

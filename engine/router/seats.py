@@ -33,10 +33,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar, cast
 
-from engine.core.commands import Placed
+from engine.core.commands import (
+    BestHold,
+    BestKey,
+    CancelSale,
+    Confirm,
+    Extend,
+    Hold,
+    HoldBest,
+    HoldCommand,
+    HoldGa,
+    Placed,
+    QuotaCommit,
+    QuotaExtend,
+    QuotaRelease,
+    QuotaReserve,
+    Release,
+    SeatOp,
+    WithQuota,
+)
 from engine.core.errors import (
     DomainError,
     HoldExpired,
@@ -51,16 +69,9 @@ from engine.core.errors import (
     UnknownTicketType,
     UserLimitExceeded,
 )
+from engine.core.ids import HoldId, HoldPart, hold_digest, join_parts, seat_section, shard_of
 from engine.core.inventory import HoldView
 from engine.core.ledger import home_shard
-from engine.router.holds import (
-    hold_digest,
-    hold_parts,
-    part_id,
-    quota_ref,
-    seat_section,
-    shard_of,
-)
 from engine.router.transport import SeatTransport
 
 QUOTA_GRACE_S = 60.0
@@ -77,7 +88,10 @@ Hint = tuple[int, float] | None
 Kind = tuple[int, str | None, str | None]  # (count, section, grade)
 
 
-def _result(outcome: Any) -> Any:
+R = TypeVar("R")
+
+
+def _result(outcome: R | DomainError) -> R:
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
@@ -88,7 +102,7 @@ def combine(views: Sequence[HoldView], status: str) -> HoldView:
     if len(views) == 1:
         return views[0]._replace(status=status)
     return HoldView(
-        hold_id="+".join(v.hold_id for v in views),
+        hold_id=join_parts(v.hold_id for v in views),
         user_id=views[0].user_id,
         seat_ids=tuple(s for v in views for s in v.seat_ids),
         ga=tuple(g for v in views for g in v.ga),
@@ -98,6 +112,11 @@ def combine(views: Sequence[HoldView], status: str) -> HoldView:
         extensions=min(v.extensions for v in views),
         status=status,
     )
+
+
+def _parts(hold_id: str, shard_count: int) -> list[tuple[int, str]]:
+    """The (shard, part id) pairs of a hold id; HoldNotFound if it is not one of ours."""
+    return [(p.shard, str(p)) for p in HoldId.parse(hold_id, shard_count).parts]
 
 
 class SeatRouter:
@@ -140,7 +159,8 @@ class SeatRouter:
                 raise UnknownSeat(f"unknown seat {sid!r}", seat_ids=[str(sid)])
             groups.setdefault(k, []).append(sid)
         digest = hold_digest(user, key, "hold", sorted(map(str, seat_ids)))
-        parts = {k: ("hold", user, ids, key, part_id(k, digest)) for k, ids in groups.items()}
+        parts: dict[int, HoldCommand] = {
+            k: Hold(user, tuple(ids), key, str(HoldPart(k, digest))) for k, ids in groups.items()}
         return combine(await self._take(user, key, digest, len(seat_ids), parts), "held")
 
     async def hold_ga(self, user: str, ticket_type: str, quantity: int, key: str) -> HoldView:
@@ -150,7 +170,7 @@ class SeatRouter:
         if type(quantity) is not int or quantity < 1:
             raise InvalidCommand("quantity must be a positive integer")
         digest = hold_digest(user, key, "hold_ga", ticket_type, quantity)
-        part = ("hold_ga", user, ticket_type, quantity, key, part_id(k, digest))
+        part = HoldGa(user, ticket_type, quantity, key, str(HoldPart(k, digest)))
         return (await self._take(user, key, digest, quantity, {k: part}))[0]
 
     async def hold_best(
@@ -174,28 +194,29 @@ class SeatRouter:
         digest = hold_digest(user, key, "hold_best", count, section, grade)
         if len(candidates) == 1:
             k = candidates[0]
-            part = ("hold_best", user, count, key, section, grade, part_id(k, digest))
+            part = HoldBest(user, count, key, section, grade, str(HoldPart(k, digest)))
             return (await self._take(user, key, digest, count, {k: part}))[0]
         return await self._best_of(user, count, key, section, grade, candidates, digest)
 
     async def _take(self, user: str, key: str, digest: str, tickets: int,
-                    parts: dict[int, tuple[Any, ...]]) -> list[HoldView]:
+                    parts: dict[int, HoldCommand]) -> list[HoldView]:
         """Takes every part of a hold (in parallel) with its quota: all or nothing."""
         if self.shard_count == 1:
             ((k, command),) = parts.items()
             view = _result(await self._transport.call(k, command))
             return [view]
         home = home_shard(user, self.shard_count)
-        commands = dict(parts)
+        commands: dict[int, SeatOp[Any]] = dict(parts)
         expires = self._quota_expiry()
-        if home in commands:
-            commands[home] = ("with_quota", digest, tickets, expires, commands[home])
-            if len(commands) == 1:  # the common case: one command, nothing to undo
-                view = _result(await self._transport.call(home, commands[home]))
+        if home in parts:
+            with_quota = WithQuota(digest, tickets, expires, parts[home])
+            if len(parts) == 1:  # the common case: one command, nothing to undo
+                view = _result(await self._transport.call(home, with_quota))
                 self._touch(commands)
                 return [view]
+            commands[home] = with_quota
         else:
-            commands[home] = ("quota_reserve", user, digest, tickets, expires)
+            commands[home] = QuotaReserve(user, digest, tickets, expires)
         shards = sorted(commands)
         outcomes = dict(zip(shards, await asyncio.gather(
             *(self._transport.call(k, commands[k]) for k in shards), return_exceptions=True),
@@ -209,7 +230,7 @@ class SeatRouter:
             return [cast(HoldView, outcomes[k]) for k in sorted(parts)]
         taken: list[HoldView] = [o for k in sorted(parts)
                                  if isinstance(o := outcomes[k], HoldView)]
-        unknown = [part_id(k, digest) for k in sorted(parts)
+        unknown = [str(HoldPart(k, digest)) for k in sorted(parts)
                    if isinstance(outcomes[k], BaseException)
                    and not isinstance(outcomes[k], DomainError)]
         await self._undo(user, key, digest, [v.hold_id for v in taken] + unknown)
@@ -220,12 +241,12 @@ class SeatRouter:
         """Releases the parts a refused hold took, and its quota, before the refusal is
         told: a buyer who tries again at once finds them free. Best effort: whatever cannot
         be reached now lapses at its expiry."""
-        calls = [self._transport.call(shard_of(p), ("release", user, p, f"{key}:undo"))
-                 for p in part_ids]
+        calls: list[Awaitable[Any]] = [
+            self._transport.call(shard_of(p), Release(user, p, f"{key}:undo")) for p in part_ids]
         self._touch(shard_of(p) for p in part_ids)
         if self.shard_count > 1:
             calls.append(self._transport.call(home_shard(user, self.shard_count),
-                                              ("quota_release", user, digest)))
+                                              QuotaRelease(user, digest)))
         await asyncio.gather(*calls, return_exceptions=True)
 
     # ------------------------------------------------------------------ best of several shards
@@ -255,14 +276,14 @@ class SeatRouter:
                 # Each shard is asked once under a bound (the best the others have told);
                 # once all have refused one, the best of what they told takes no bound.
                 bound = min(others) if others and untried else None
-                inner: tuple[Any, ...] = ("hold_best", user, count, key, section, grade,
-                                          part_id(best, digest))
+                hold = HoldBest(user, count, key, section, grade, str(HoldPart(best, digest)))
+                inner: HoldBest | WithQuota = hold
                 if best == home:
-                    inner = ("with_quota", digest, count, expires, inner)
+                    inner = WithQuota(digest, count, expires, hold)
                 elif quota is None:
                     quota = asyncio.ensure_future(self._transport.call(
-                        home, ("quota_reserve", user, digest, count, expires)))
-                outcome = await self._transport.call(best, ("best_hold", bound, inner))
+                        home, QuotaReserve(user, digest, count, expires)))
+                outcome = await self._transport.call(best, BestHold(bound, inner))
                 if isinstance(outcome, Placed):
                     for n, after in enumerate(outcome.after, start=1):
                         self._hint((n, section, grade), best, after)
@@ -316,7 +337,7 @@ class SeatRouter:
     async def _ask_hints(self, kind: Kind, shards: list[int]) -> None:
         count, section, grade = kind
         answers = await asyncio.gather(
-            *(self._transport.call(k, ("best_key", count, section, grade)) for k in shards),
+            *(self._transport.call(k, BestKey(count, section, grade)) for k in shards),
             return_exceptions=True)
         for k, answer in zip(shards, answers, strict=True):
             if isinstance(answer, BaseException):
@@ -363,21 +384,21 @@ class SeatRouter:
     async def confirm(self, user: str, hold_id: str, key: str) -> HoldView:
         """Sells a live hold. Its quota is committed first (for this hold only), so a crash
         here never frees it and a hold without quota is never sold."""
-        parts = hold_parts(hold_id, self.shard_count)
+        parts = _parts(hold_id, self.shard_count)
         if self.shard_count > 1:
             committed = await self._transport.call(
-                self._home(user), ("quota_commit", user, quota_ref(hold_id), hold_id))
+                self._home(user), QuotaCommit(user, self._quota_ref(hold_id), hold_id))
             if isinstance(committed, QuotaNotFound):
                 raise HoldExpired("this hold has no quota left: it can no longer be bought",
                                   hold_id=hold_id)
             _result(committed)
         sold: list[HoldView] = []
         for k, part in parts:
-            outcome = await self._transport.call(k, ("confirm", user, part, key))
+            outcome = await self._transport.call(k, Confirm(user, part, key))
             if isinstance(outcome, DomainError):
                 undone = await asyncio.gather(
                     *(self._transport.call(shard_of(view.hold_id),
-                                           ("cancel_sale", user, view.hold_id, f"{key}:undo"))
+                                           CancelSale(user, view.hold_id, f"{key}:undo"))
                       for view in sold), return_exceptions=True)
                 all_undone = all(isinstance(u, HoldView) for u in undone)
                 if all_undone and (sold or isinstance(outcome, GONE)):
@@ -387,33 +408,32 @@ class SeatRouter:
         return combine(sold, "sold")
 
     async def release(self, user: str, hold_id: str, key: str) -> HoldView:
-        return await self._each_part(user, hold_id, key, "release", "released")
+        return await self._each_part(user, hold_id, key, Release, "released")
 
     async def cancel_sale(self, user: str, hold_id: str, key: str) -> HoldView:
         """Puts a sale's seats back on sale (refunds, compensations)."""
-        return await self._each_part(user, hold_id, key, "cancel_sale", "cancelled")
+        return await self._each_part(user, hold_id, key, CancelSale, "cancelled")
 
     async def extend(self, user: str, hold_id: str, key: str, seconds: float | None = None
                      ) -> HoldView:
-        parts = hold_parts(hold_id, self.shard_count)
+        parts = _parts(hold_id, self.shard_count)
         if self.shard_count > 1:
             longest = self._clock() + self._policy["extension"] + QUOTA_GRACE_S
             _result(await self._transport.call(
-                self._home(user), ("quota_extend", user, quota_ref(hold_id), longest)))
-        views = await asyncio.gather(*(self._transport.call(k, ("extend", user, part, key,
-                                                                seconds))
+                self._home(user), QuotaExtend(user, self._quota_ref(hold_id), longest)))
+        views = await asyncio.gather(*(self._transport.call(k, Extend(user, part, key, seconds))
                                        for k, part in parts))
         return combine([_result(v) for v in views], "held")
 
-    async def _each_part(self, user: str, hold_id: str, key: str, op: str, status: str
-                         ) -> HoldView:
+    async def _each_part(self, user: str, hold_id: str, key: str,
+                         op: type[Release] | type[CancelSale], status: str) -> HoldView:
         """Ends every part; the quota goes only once no part is left held or sold."""
-        parts = hold_parts(hold_id, self.shard_count)
-        outcomes = await asyncio.gather(*(self._transport.call(k, (op, user, part, key))
+        parts = _parts(hold_id, self.shard_count)
+        outcomes = await asyncio.gather(*(self._transport.call(k, op(user, part, key))
                                           for k, part in parts))
         views = [o for o in outcomes if not isinstance(o, DomainError)]
         if not views:
-            raise outcomes[0]
+            raise next(o for o in outcomes if isinstance(o, DomainError))
         self._touch(k for k, _ in parts)
         if all(isinstance(o, (HoldView, *GONE)) for o in outcomes):
             await self._release_quota(user, hold_id)
@@ -422,32 +442,29 @@ class SeatRouter:
     async def _release_quota(self, user: str, hold_id: str) -> None:
         if self.shard_count > 1:
             _result(await self._transport.call(self._home(user),
-                                               ("quota_release", user, quota_ref(hold_id))))
+                                               QuotaRelease(user, self._quota_ref(hold_id))))
 
     # ------------------------------------------------------------------ reads
 
     async def hold_part_views(self, hold_id: str) -> list[tuple[int, HoldView]]:
         """Each part of a hold with the shard that has it."""
-        parts = hold_parts(hold_id, self.shard_count)
-        views = await asyncio.gather(*(self._transport.read(k, "hold_info", part)
-                                       for k, part in parts))
+        parts = _parts(hold_id, self.shard_count)
+        views = await asyncio.gather(*(self._transport.hold_info(k, part) for k, part in parts))
         return [(k, _result(view)) for (k, _), view in zip(parts, views, strict=True)]
 
     async def hold_info(self, hold_id: str) -> HoldView:
         views = [view for _, view in await self.hold_part_views(hold_id)]
         return combine(views, views[0].status)
 
-    async def broadcast(self, command: tuple[Any, ...]) -> list[Any]:
+    async def broadcast(self, command: SeatOp[R]) -> list[R]:
         """One command to every seat shard (settings changes); raises the first refusal."""
         outcomes = await asyncio.gather(*(self._transport.call(k, command)
                                           for k in range(self.shard_count)))
-        for outcome in outcomes:
-            _result(outcome)
-        return list(outcomes)
+        return [_result(outcome) for outcome in outcomes]
 
     async def availability(self) -> dict[str, Any]:
         """Counts per section and grade and per ticket type, over all shards."""
-        parts = await asyncio.gather(*(self._transport.read(k, "availability")
+        parts = await asyncio.gather(*(self._transport.availability(k)
                                        for k in range(self.shard_count)))
         merged: dict[str, Any] = {"sections": {}, "ticket_types": {}, "totals": {}}
         for part in parts:
@@ -459,12 +476,15 @@ class SeatRouter:
 
     async def seat_states(self) -> dict[str, int]:
         """Every seat's status: 0 available, 1 held, 2 sold."""
-        parts: list[tuple[list[str], bytes]] = await asyncio.gather(
-            *(self._transport.read(k, "seat_states") for k in range(self.shard_count)))
+        parts = await asyncio.gather(
+            *(self._transport.seat_states(k) for k in range(self.shard_count)))
         return {sid: state for ids, states in parts
                 for sid, state in zip(ids, states, strict=True)}
 
     # ------------------------------------------------------------------ plumbing
+
+    def _quota_ref(self, hold_id: str) -> str:
+        return HoldId.parse(hold_id, self.shard_count).quota_ref
 
     def _home(self, user: str) -> int:
         return home_shard(user, self.shard_count)

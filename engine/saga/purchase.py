@@ -31,6 +31,7 @@ from engine.core.errors import (
     SaleNotFound,
     ShardUnavailable,
 )
+from engine.core.ids import join_parts
 from engine.core.saga import MONEY_MAY_BE_TAKEN, SEATS_MAY_BE_SOLD, SagaState, check_move
 from engine.payments.breaker import BreakerOpen
 from engine.payments.errors import (
@@ -100,7 +101,7 @@ class OutcomePending(SagaError):
 
 
 def hold_id_of(reservation: ReservationRecord) -> str:
-    return "+".join(dict.fromkeys(i.hold_id for i in reservation.items))
+    return join_parts(i.hold_id for i in reservation.items)
 
 
 class PurchaseSaga:

@@ -1,8 +1,8 @@
 """A shard's journal and snapshots in Redis.
 
 Keys share one hash tag per shard, so a Redis Cluster keeps them in one slot:
-`{ns}:{<shard>}:journal` (a stream, entry id `<seq>-0`, field `d` = msgpack
-`[now, [command, ...]]`), `{ns}:{<shard>}:snapshot` (msgpack `[seq, state]`),
+`{ns}:{<shard>}:journal` (a stream, entry id `<seq>-0`, field `d` = a journal entry of
+`engine.core.command_wire`), `{ns}:{<shard>}:snapshot` (msgpack `[seq, state]`),
 `{ns}:{<shard>}:epoch` (fencing counter) and `{ns}:{<shard>}:events` (the shard's domain
 events, a capped stream). Every write runs in a script that first checks the writer's epoch,
 so a stale incarnation of a shard can never write after a newer one has claimed it. The
@@ -19,6 +19,7 @@ from typing import Any, cast
 import msgpack
 from redis.exceptions import NoScriptError, ResponseError
 
+from engine.core.command_wire import encode, entry_time_and_commands, journal_entry
 from engine.store.redis_client import RedisClient
 
 _WRITE = """
@@ -68,6 +69,7 @@ class JournalEntry:
     seq: int
     now: float
     commands: list[Any]
+    """Raw, in the wire form: the shard's state type turns them into commands."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class ShardJournal:
         entries = []
         for entry_id, fields in await self._stream(self.journal_key, f"{snap_seq + 1}-0"):
             seq = int(entry_id.split(b"-")[0])
-            now, commands = unpack(fields[b"d"])
+            now, commands = entry_time_and_commands(unpack(fields[b"d"]))
             entries.append(JournalEntry(seq, now, commands))
         return Recovered(snap_seq, snapshot, entries)
 
@@ -129,7 +131,7 @@ class ShardJournal:
     def append_args(
         self, seq: int, now: float, commands: Sequence[Any], events: Sequence[Any]
     ) -> list[Any]:
-        payload = pack([now, commands])
+        payload = encode(journal_entry(now, commands))
         events_payload = pack(events) if events else b""
         return ["a", f"{seq}-0", payload, events_payload, self.events_maxlen]
 

@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from engine.core.venue import Row, Seat, Section, TicketType, Venue, seat_id
+from engine.core.ids import seat_id
+from engine.core.venue import Row, Seat, Section, TicketType, Venue
 from engine.local.postgres import EmbeddedPostgres
 from engine.local.redis_server import EmbeddedRedis
 from engine.store import events_repo, users_repo

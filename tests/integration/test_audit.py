@@ -22,6 +22,7 @@ from engine.audit import checks
 from engine.audit.checks import AuditResult, audit
 from engine.audit.command import UnknownEvent, run_audit
 from engine.audit.sources import read_input
+from engine.core.commands import CancelSale, Confirm, Hold, HoldBest
 from engine.core.inventory import HoldView
 from engine.local.redis_server import EmbeddedRedis
 from engine.store import reservations_repo
@@ -57,7 +58,7 @@ async def reservation_of(conn: asyncpg.Connection, hold_id: str) -> tuple[UUID, 
 
 
 async def hold(shard: SeatShardService, user: str, key: str, count: int = 1) -> HoldView:
-    (view,) = await shard.submit([("hold_best", user, count, key)])
+    (view,) = await shard.submit([HoldBest(user, count, key)])
     assert isinstance(view, HoldView), view
     return view
 
@@ -70,7 +71,7 @@ async def buy(
     user = await new_user(conn, name)
     view = await hold(shard, user, f"hold-{name}")
     sold = await sell(conn, event_id=event.id, view=view, shard=shard.config.shard,
-                      confirm=lambda: shard.submit([("confirm", user, view.hold_id, "c")]))
+                      confirm=lambda: shard.submit([Confirm(user, view.hold_id, "c")]))
     assert sold[0].status == "sold"
     if paid:
         reservation_id, total = await reservation_of(conn, view.hold_id)
@@ -114,7 +115,7 @@ async def test_a_clean_event_passes_and_the_audit_writes_nothing(
         refunded = await buy(conn, shards[1], event, "refunded", paid=False)
         reservation_id, total = await reservation_of(conn, refunded.hold_id)
         await reservations_repo.transition(conn, reservation_id, "CANCELLED")
-        await shards[1].submit([("cancel_sale", refunded.user_id, refunded.hold_id, "x")])
+        await shards[1].submit([CancelSale(refunded.user_id, refunded.hold_id, "x")])
         await pay(conn, reservation_id, total, status="CANCELED", balance=0)
     finally:
         await conn.close()
@@ -180,8 +181,8 @@ async def test_a_seat_sold_in_the_shard_that_postgres_does_not_have(
 ) -> None:
     event = await make_event()
     shard = await services.seats(config(event))
-    (ghost,) = await shard.submit([("hold", "someone", ["A-1-1"], "g")])
-    await shard.submit([("confirm", "someone", ghost.hold_id, "g2")])
+    (ghost,) = await shard.submit([Hold("someone", ["A-1-1"], "g")])
+    await shard.submit([Confirm("someone", ghost.hold_id, "g2")])
     await stopped(services)
 
     result = await audit_of(database, redis_server, event)

@@ -25,6 +25,7 @@ from api.services.soldout import SoldOutWatcher, events_stream
 from engine.actors.config import ShardConfig, queue_summary_key
 from engine.audit.command import run_audit
 from engine.core.clock import ManualClock
+from engine.core.commands import Hold, HoldBest, Join
 from engine.core.errors import ShardUnavailable
 from engine.core.waiting_room import QueueSummary
 from engine.saga import outbox
@@ -208,16 +209,16 @@ async def test_a_seat_shard_on_the_cluster_recovers_what_it_acknowledged_and_is_
 
     second = await services.seats(cfg)
     assert await state_of(second) == expected
-    (again,) = await second.submit([("hold_best", views[0].user_id, 1, "k0")])
+    (again,) = await second.submit([HoldBest(views[0].user_id, 1, "k0")])
     assert again == views[0], "the restarted shard knows the acknowledged hold"
 
     free = await second.read(lambda s: next(
         seat for seat in s.inventory.seat_ids if s.inventory.seat_status(seat) == "available"))
     third = await services.seats(cfg)
     with pytest.raises(ShardUnavailable):
-        await second.submit([("hold", "late", [free], "late")])
+        await second.submit([Hold("late", [free], "late")])
     assert services.fatal, "the stale writer was told to end itself"
-    assert (await third.submit([("hold", "late", [free], "late")]))[0].status == "held"
+    assert (await third.submit([Hold("late", [free], "late")]))[0].status == "held"
     for service in list(services.started):
         await service.close()
         services.started.remove(service)
@@ -245,7 +246,7 @@ async def test_queue_summaries_in_different_slots_feed_the_board_and_the_autosca
         queue = await services.queue(cluster_config(event, shard=-1, queue_tick_s=0.05,
                                                     queue_publish_s=0.05))
         for i in range(joined[key]):
-            await queue.submit([("join", f"fan{i}")])
+            await queue.submit([Join(f"fan{i}")])
 
     expected = {WAITING: 8.0, ADMITTED: 0.0}
 

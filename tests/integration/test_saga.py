@@ -19,6 +19,7 @@ import pytest
 from engine.actors.config import ShardConfig
 from engine.actors.services import SeatShardService
 from engine.audit.command import run_audit
+from engine.core.commands import Extend
 from engine.core.errors import DomainError
 from engine.core.inventory import HoldView
 from engine.core.saga import SagaState
@@ -27,12 +28,14 @@ from engine.payments.breaker import CircuitBreaker
 from engine.payments.fake_faults import Fault
 from engine.payments.fake_gateway import FakeGatewayServer
 from engine.payments.toss import TossPaymentsClient
+from engine.router.seats import SeatRouter
 from engine.saga.purchase import OutcomePending, PurchaseSaga, SagaError
 from engine.store import outbox_repo, payments_repo, reservations_repo, saga_repo
 from engine.store.pool import create_pool
 from engine.store.records import EventRecord
 from engine.store.saga_repo import SagaMoved
 from tests.integration import test_shard_services as shard_tests
+from tests.integration.service_transport import ServiceTransport, router_over
 from tests.integration.test_shard_services import Services
 from tests.sales import items_of, new_user
 
@@ -41,32 +44,6 @@ config = shard_tests.config
 services = shard_tests.services
 
 SECRET = "test_sk_saga"
-
-
-class LocalSeats:
-    """One seat shard's service in this process, as the saga's `Seats` port."""
-
-    def __init__(self, service: SeatShardService) -> None:
-        self.service = service
-
-    async def _one(self, cmd: tuple[Any, ...]) -> Any:
-        (outcome,) = await self.service.submit([cmd])
-        if isinstance(outcome, DomainError):
-            raise outcome
-        return outcome
-
-    async def extend(self, user: str, hold_id: str, key: str,
-                     seconds: float | None = None) -> Any:
-        return await self._one(("extend", user, hold_id, key, seconds))
-
-    async def confirm(self, user: str, hold_id: str, key: str) -> Any:
-        return await self._one(("confirm", user, hold_id, key))
-
-    async def release(self, user: str, hold_id: str, key: str) -> Any:
-        return await self._one(("release", user, hold_id, key))
-
-    async def cancel_sale(self, user: str, hold_id: str, key: str) -> Any:
-        return await self._one(("cancel_sale", user, hold_id, key))
 
 
 class Crash(BaseException):
@@ -88,11 +65,11 @@ class World:
         self.breaker = CircuitBreaker(failure_threshold=50, reset_after_s=0.5)
         self.client = TossPaymentsClient(server.url, SECRET, timeout_s=0.5, max_retries=1,
                                          backoff_s=0.01, breaker=self.breaker)
-        self.seats = LocalSeats(shard)
+        self.seats, self.transport = router_over([shard])
         self.saga = self.new_saga()
 
     def new_saga(self) -> PurchaseSaga:
-        async def seats_for(event_id: str) -> LocalSeats:
+        async def seats_for(event_id: str) -> SeatRouter:
             return self.seats
 
         return PurchaseSaga(self.pool, self.client, seats_for)
@@ -101,13 +78,12 @@ class World:
         await self.shard.close()
         self.services.started.remove(self.shard)
         self.shard = await self.services.seats(self.cfg)
-        self.seats.service = self.shard
+        self.transport.services[0] = self.shard
 
     async def reserve(self, seat: str, *, ttl_s: float = 600) -> tuple[str, UUID, HoldView]:
         async with self.pool.acquire() as conn:
             user = await new_user(conn, "buyer")
-            view = await self.seats._one(("hold", user, [seat], f"h-{seat}-{user}",
-                                          f"0.{user[:8]}{seat}"))
+            view = await self.seats.hold(user, [seat], f"h-{seat}-{user}")
             reservation = await reservations_repo.create_pending(
                 conn, user_id=UUID(user), event_id=self.event.id, items=items_of(view, 0),
                 expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s))
@@ -299,19 +275,19 @@ async def test_a_crash_inside_a_compensation_is_finished_by_recovery(
         await world.seats.release(user, view.hold_id, "gone")
     else:
         await world.saga.confirm(UUID(user), str(rid), key, amount)
-    original = getattr(LocalSeats, fails_at)
+    original = getattr(world.seats, fails_at)
 
-    async def crash(self: LocalSeats, *args: Any) -> Any:
+    async def crash(*args: Any) -> Any:
         raise Crash
 
-    monkeypatch.setattr(LocalSeats, fails_at, crash)
+    monkeypatch.setattr(world.seats, fails_at, crash)
     run = (world.saga.confirm(UUID(user), str(rid), key, amount) if fails_at == "release"
            else world.saga.cancel(UUID(user), str(rid), "refund please"))
     with pytest.raises(Crash):
         await run
     charged = world.server.gateway.payment(key)
     assert charged is not None and charged["status"] == "CANCELED"  # refunded before the crash
-    monkeypatch.setattr(LocalSeats, fails_at, original)
+    monkeypatch.setattr(world.seats, fails_at, original)
     await world.restart_shard()
     assert await world.new_saga().resume(rid) in ("FAILED", "CANCELLED")
     status, payment, _ = await world.states(rid)
@@ -367,8 +343,7 @@ async def test_racing_buyers_one_winner_per_seat_and_no_money_kept_from_losers(
         async with world.pool.acquire() as conn:
             user = await new_user(conn, f"racer{n}")
         try:
-            view = await world.seats._one(("hold", user, ["C-2-1", "C-2-2"], f"r{n}",
-                                          f"0.r{n}x{user[:6]}"))
+            view = await world.seats.hold(user, ["C-2-1", "C-2-2"], f"r{n}")
         except DomainError:
             return None, None  # lost the seats at the hold: never paid
         async with world.pool.acquire() as conn:
@@ -479,7 +454,7 @@ async def test_a_runner_that_outlived_its_lease_records_nothing(world: World) ->
 
 
 async def test_a_slow_gateway_gets_a_503_and_the_purchase_goes_on(world: World) -> None:
-    async def seats_for(event_id: str) -> LocalSeats:
+    async def seats_for(event_id: str) -> SeatRouter:
         return world.seats
 
     saga = PurchaseSaga(world.pool, world.client, seats_for, answer_within_s=0.05)
@@ -499,13 +474,14 @@ async def test_a_slow_gateway_gets_a_503_and_the_purchase_goes_on(world: World) 
 
 
 async def test_a_shard_that_does_not_answer_gets_a_503_not_a_hang(world: World) -> None:
-    class Stuck(LocalSeats):
-        async def extend(self, user: str, hold_id: str, key: str,
-                         seconds: float | None = None) -> Any:
-            await asyncio.Event().wait()
+    class Stuck(ServiceTransport):
+        async def call(self, shard: int, command: Any) -> Any:
+            if isinstance(command, Extend):
+                await asyncio.Event().wait()
+            return await super().call(shard, command)
 
-    async def seats_for(event_id: str) -> Stuck:
-        return Stuck(world.shard)
+    async def seats_for(event_id: str) -> SeatRouter:
+        return SeatRouter(Stuck([world.shard]), [world.shard.describe()])
 
     saga = PurchaseSaga(world.pool, world.client, seats_for, answer_within_s=0.05)
     user, rid, _ = await world.reserve("A-1-1")

@@ -15,6 +15,7 @@ import pytest
 
 from engine.actors.config import ShardConfig, queue_summary_key
 from engine.actors.services import QueueShardService, SeatShardService
+from engine.core.commands import Confirm, Hold, HoldBest, Join, Leave, QuotaReserve, SeatCommand
 from engine.core.errors import DomainError, SeatUnavailable, ShardUnavailable
 from engine.core.inventory import HoldView
 from engine.core.venue import Venue
@@ -91,7 +92,7 @@ async def state_of(service: SeatShardService | QueueShardService) -> Any:
     return await service.read(lambda s: s.snapshot())
 
 
-async def _one(service: SeatShardService, cmd: tuple[Any, ...]) -> Any:
+async def _one(service: SeatShardService, cmd: SeatCommand) -> Any:
     return (await service.submit([cmd]))[0]
 
 
@@ -107,12 +108,12 @@ async def test_seat_shard_restarts_with_exactly_what_it_acknowledged(
     try:
         for i in range(12):
             user = await new_user(conn, f"user{i}")
-            (view,) = await first.submit([("hold_best", user, 1, f"k{i}")])
+            (view,) = await first.submit([HoldBest(user, 1, f"k{i}")])
             assert isinstance(view, HoldView)
             if i % 3 == 0:
                 sold = await sell(conn, event_id=event.id, view=view, shard=0,
-                                  confirm=lambda v=view, u=user: _one(first, (
-                                      "confirm", u, v.hold_id, "c")))
+                                  confirm=lambda v=view, u=user: _one(
+                                      first, Confirm(u, v.hold_id, "c")))
                 assert sold.status == "sold"
             acknowledged.append(view)
     finally:
@@ -124,7 +125,7 @@ async def test_seat_shard_restarts_with_exactly_what_it_acknowledged(
     second = await services.seats(cfg)
     assert await state_of(second) == expected
     first_hold = acknowledged[0]
-    (again,) = await second.submit([("hold_best", first_hold.user_id, 1, "k0")])
+    (again,) = await second.submit([HoldBest(first_hold.user_id, 1, "k0")])
     assert again == first_hold
 
 
@@ -135,9 +136,9 @@ async def test_postgres_wins_when_the_shard_restarts(
     event = await make_event()
     cfg = config(event)
     shard = await services.seats(cfg)
-    (ghost,) = await shard.submit([("hold", "someone", ["A-1-1"], "g")])
-    await shard.submit([("confirm", "someone", ghost.hold_id, "g2")])
-    (blocker,) = await shard.submit([("hold", "other", ["B-1-1"], "b")])
+    (ghost,) = await shard.submit([Hold("someone", ["A-1-1"], "g")])
+    await shard.submit([Confirm("someone", ghost.hold_id, "g2")])
+    (blocker,) = await shard.submit([Hold("other", ["B-1-1"], "b")])
     await shard.close()
     services.started.remove(shard)
 
@@ -169,14 +170,14 @@ async def test_a_stale_writer_is_fenced_off(
     event = await make_event()
     cfg = config(event)
     old = await services.seats(cfg)
-    await old.submit([("hold", "u1", ["A-1-1"], "k1")])
+    await old.submit([Hold("u1", ["A-1-1"], "k1")])
     new = await services.seats(cfg)
     with pytest.raises(ShardUnavailable):
-        await old.submit([("hold", "u2", ["A-1-2"], "k2")])
+        await old.submit([Hold("u2", ["A-1-2"], "k2")])
     assert services.fatal, "the stale writer was told to end itself"
-    (outcome,) = await new.submit([("hold", "u3", ["A-1-1"], "k3")])
+    (outcome,) = await new.submit([Hold("u3", ["A-1-1"], "k3")])
     assert isinstance(outcome, SeatUnavailable)
-    assert (await new.submit([("hold", "u2", ["A-1-2"], "k2")]))[0].status == "held"
+    assert (await new.submit([Hold("u2", ["A-1-2"], "k2")]))[0].status == "held"
 
 
 async def test_journal_failure_fails_the_reply_and_keeps_nothing_unacknowledged(
@@ -190,10 +191,10 @@ async def test_journal_failure_fails_the_reply_and_keeps_nothing_unacknowledged(
         cfg = ShardConfig(event_id=str(event.id), shard=0, database_url=config(event)
                           .database_url, redis_url=url, namespace="itest")
         shard = await services.seats(cfg)
-        await shard.submit([("hold", "u1", ["A-1-1"], "k1")])
+        await shard.submit([Hold("u1", ["A-1-1"], "k1")])
         server.stop()
         with pytest.raises((ShardUnavailable, ConnectionError, OSError)):
-            await shard.submit([("hold", "u2", ["A-1-2"], "k2")])
+            await shard.submit([Hold("u2", ["A-1-2"], "k2")])
         server.start()
         await shard.close()
         services.started.remove(shard)
@@ -215,8 +216,8 @@ async def test_queue_shard_restores_places_and_publishes_its_summary(
     cfg = config(event, shard=-1, queue_tick_s=0.05, queue_publish_s=0.05)
     queue = await services.queue(cfg)
     for i in range(10):
-        await queue.submit([("join", f"fan{i}")])
-    await queue.submit([("leave", "fan3")])
+        await queue.submit([Join(f"fan{i}")])
+    await queue.submit([Leave("fan3")])
     expected = await state_of(queue)
     await asyncio.sleep(0.3)
     client = aioredis.Redis.from_url(redis_server.url)
@@ -265,6 +266,6 @@ async def test_split_event_counts_a_users_tickets_across_shards(
     home = home_shard(str(user.id), 2)
     shard = await services.seats(config(event, shard=home))
     assert await shard.read(lambda s: s.ledger.count(str(user.id))) == 1
-    (outcome,) = await shard.submit([("quota_reserve", str(user.id), "q", 4, 9e9)])
+    (outcome,) = await shard.submit([QuotaReserve(str(user.id), "q", 4, 9e9)])
     assert isinstance(outcome, DomainError) and outcome.code == "USER_LIMIT_EXCEEDED"
     assert UUID(str(user.id))

@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from engine.core.venue import Row, Seat, Section, TicketType, Venue, seat_id
+from engine.core.command_wire import encode
+from engine.core.ids import seat_id
+from engine.core.venue import Row, Seat, Section, TicketType, Venue
 from engine.store.journal import JournalEntry, Recovered, pack, unpack
 
 
@@ -52,7 +54,7 @@ class MemoryJournal:
 
     def append_args(self, seq: int, now: float, commands: Sequence[Any],
                     events: Sequence[Any]) -> Any:
-        return ("append", seq, now, unpack(pack(list(commands))))
+        return ("append", seq, now, unpack(encode(list(commands))))
 
     def snapshot_args(self, seq: int, state: Any) -> Any:
         return ("snapshot", seq, unpack(pack(state)))

@@ -6,17 +6,22 @@ as a lost connection or a lost answer."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.actors.host import ShardHost, ShellClock
-from engine.actors.wire import decode_commands, decode_outcomes, encode_commands, encode_outcomes
-from engine.core.commands import SeatShardState
-from engine.core.errors import ShardUnavailable
-from engine.core.inventory import HoldPolicy, SeatInventory
+from engine.actors.wire import decode_outcomes, encode_commands, encode_outcomes
+from engine.core.command_wire import decode_seat_batch, seat_commands
+from engine.core.commands import SeatCommand, SeatOp
+from engine.core.errors import DomainError, ShardUnavailable
+from engine.core.inventory import HoldPolicy, HoldView, SeatInventory
 from engine.core.ledger import TicketLedger
+from engine.core.shard_state import SeatShardState
 from engine.core.venue import Venue, plan_shards
 
 from .helpers import MemoryJournal
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Down(ConnectionError):
@@ -32,7 +37,7 @@ class LocalSeatShards:
             for k in range(shard_count)]
         self.policy = policy
         self.journals = [MemoryJournal() for _ in range(shard_count)]
-        self.hosts: list[ShardHost] = []
+        self.hosts: list[ShardHost[SeatShardState, SeatCommand]] = []
         self.faults: dict[int, str] = {}
         self.calls: list[tuple[int, str]] = []
         self.in_flight = 0
@@ -41,7 +46,7 @@ class LocalSeatShards:
     async def start(self) -> None:
         self.hosts = [await self._start(k) for k in range(len(self.venues))]
 
-    async def _start(self, k: int) -> ShardHost:
+    async def _start(self, k: int) -> ShardHost[SeatShardState, SeatCommand]:
         clock = ShellClock()
         venue = self.venues[k]
 
@@ -49,8 +54,9 @@ class LocalSeatShards:
             return SeatShardState(SeatInventory(venue, self.policy, clock, hold_prefix=prefix),
                                   TicketLedger(self.policy.user_limit, clock))
 
-        host = ShardHost(self.journals[k], clock, snapshot_every_ops=7, snapshot_every_s=60.0,
-                         on_fatal=lambda exc: None)
+        host: ShardHost[SeatShardState, SeatCommand] = ShardHost(
+            self.journals[k], clock, seat_commands, snapshot_every_ops=7,
+            snapshot_every_s=60.0, on_fatal=lambda exc: None)
         await host.start(fresh=lambda: make(f"{k}.h"), blank=lambda: make(""))
         return host
 
@@ -69,17 +75,15 @@ class LocalSeatShards:
         return infos
 
     def state(self, k: int) -> SeatShardState:
-        state = self.hosts[k].state
-        assert isinstance(state, SeatShardState)
-        return state
+        return self.hosts[k].state
 
     async def crash(self, k: int) -> None:
         """The shard's process dies; it comes back with what its journal holds."""
         await self.hosts[k].close()
         self.hosts[k] = await self._start(k)
 
-    async def call(self, shard: int, command: tuple[Any, ...]) -> Any:
-        self.calls.append((shard, command[0]))
+    async def call(self, shard: int, command: SeatOp[R]) -> R | DomainError:
+        self.calls.append((shard, type(command).__struct_config__.tag))
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -88,7 +92,8 @@ class LocalSeatShards:
             if fault == "before":
                 await self.crash(shard)
                 raise Down(f"shard {shard} went away before the command")
-            (wire,) = decode_commands(encode_commands([command]))
+            (wire,) = decode_seat_batch(encode_commands([command]))
+            assert not isinstance(wire, DomainError)
             try:
                 outcomes = await self.hosts[shard].submit([wire])
             except ShardUnavailable as exc:  # it crashed under this call
@@ -100,18 +105,22 @@ class LocalSeatShards:
         finally:
             self.in_flight -= 1
 
-    async def read(self, shard: int, name: str, *args: Any) -> Any:
-        def read(state: Any) -> Any:
-            inventory = state.inventory
-            if name == "hold_info":
-                try:
-                    return inventory.hold_info(*args)
-                except Exception as exc:
-                    return exc
-            if name == "availability":
-                return inventory.availability()
-            return inventory.seat_ids, inventory.seat_states()
+    async def hold_info(self, shard: int, hold_id: str) -> HoldView | DomainError:
+        def read(state: SeatShardState) -> HoldView | DomainError:
+            try:
+                return state.inventory.hold_info(hold_id)
+            except DomainError as exc:
+                return exc
+        return await self._read(shard, read)
 
+    async def availability(self, shard: int) -> dict[str, Any]:
+        return await self._read(shard, lambda s: s.inventory.availability())
+
+    async def seat_states(self, shard: int) -> tuple[list[str], bytes]:
+        return await self._read(shard,
+                                lambda s: (s.inventory.seat_ids, s.inventory.seat_states()))
+
+    async def _read(self, shard: int, read: Any) -> Any:
         try:
             return await self.hosts[shard].read(read)
         except ShardUnavailable as exc:

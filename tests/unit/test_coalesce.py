@@ -7,10 +7,12 @@ import asyncio
 from concurrent.futures import Future
 from typing import Any
 
+import msgspec
 import pytest
 
 from engine.actors.coalesce import Callers, ShardCaller
-from engine.actors.wire import decode_commands, encode_outcomes
+from engine.actors.wire import encode_outcomes
+from engine.core.commands import Join
 from engine.core.errors import SeatUnavailable
 
 
@@ -24,7 +26,7 @@ class FakeShard:
 
     def remote(self, payload: bytes) -> FakeShard.Ref:
         future: Future[bytes] = Future()
-        self.batches.append(decode_commands(payload))
+        self.batches.append(msgspec.msgpack.decode(payload))
         self.replies.append(future)
         return FakeShard.Ref(future)
 
@@ -49,17 +51,17 @@ async def _settle() -> None:
 async def test_an_idle_shard_gets_each_command_at_once() -> None:
     shard = FakeShard()
     caller = ShardCaller(shard, depth=2)  # type: ignore[arg-type]
-    first = asyncio.create_task(caller.call(("hold", "a")))
+    first = asyncio.create_task(caller.call(Join("a")))
     await _settle()
-    assert shard.batches == [[["hold", "a"]]]
+    assert shard.batches == [[["join", "a"]]]
     shard.answer(0)
-    assert await first == ["ok", "hold", "a"]
+    assert await first == ["ok", "join", "a"]
 
 
 async def test_commands_queue_behind_the_calls_in_flight_and_go_together() -> None:
     shard = FakeShard()
     caller = ShardCaller(shard, depth=2)  # type: ignore[arg-type]
-    tasks = [asyncio.create_task(caller.call(("hold", str(i)))) for i in range(10)]
+    tasks = [asyncio.create_task(caller.call(Join(str(i)))) for i in range(10)]
     await _settle()
     assert [len(b) for b in shard.batches] == [1, 1]  # the rest wait
     shard.answer(0)
@@ -68,14 +70,14 @@ async def test_commands_queue_behind_the_calls_in_flight_and_go_together() -> No
     shard.answer(1)
     shard.answer(2)
     results = await asyncio.gather(*tasks)
-    assert results == [["ok", "hold", str(i)] for i in range(10)]
+    assert results == [["ok", "join", str(i)] for i in range(10)]
     assert caller.calls == 3
 
 
 async def test_batches_are_capped() -> None:
     shard = FakeShard()
     caller = ShardCaller(shard, depth=1, max_batch=3)  # type: ignore[arg-type]
-    tasks = [asyncio.create_task(caller.call(("join", str(i)))) for i in range(8)]
+    tasks = [asyncio.create_task(caller.call(Join(str(i)))) for i in range(8)]
     await _settle()
     for k in range(4):
         shard.answer(k)
@@ -87,7 +89,7 @@ async def test_batches_are_capped() -> None:
 async def test_a_refusal_is_the_outcome_of_its_own_command_only() -> None:
     shard = FakeShard()
     caller = ShardCaller(shard, depth=1)  # type: ignore[arg-type]
-    task = asyncio.create_task(caller.call(("hold", "a")))
+    task = asyncio.create_task(caller.call(Join("a")))
     await _settle()
     shard.answer(0, SeatUnavailable("taken", seat_ids=["A-1-1"]))
     outcome = await task
@@ -98,9 +100,9 @@ async def test_a_refusal_is_the_outcome_of_its_own_command_only() -> None:
 async def test_a_failed_call_fails_its_commands_and_the_queue_goes_on() -> None:
     shard = FakeShard()
     caller = ShardCaller(shard, depth=1)  # type: ignore[arg-type]
-    first = asyncio.create_task(caller.call(("hold", "a")))
+    first = asyncio.create_task(caller.call(Join("a")))
     await _settle()
-    queued = [asyncio.create_task(caller.call(("hold", str(i)))) for i in range(3)]
+    queued = [asyncio.create_task(caller.call(Join(str(i)))) for i in range(3)]
     await _settle()
     shard.replies[0].set_exception(RuntimeError("actor died"))
     with pytest.raises(RuntimeError, match="actor died"):
@@ -117,7 +119,7 @@ def test_callers_follow_the_running_loop() -> None:
 
     async def use() -> ShardCaller:
         caller = callers[0]
-        task = asyncio.create_task(caller.call(("join", "u")))
+        task = asyncio.create_task(caller.call(Join("u")))
         await _settle()
         shard.answer(len(shard.batches) - 1)
         assert (await task)[2] == "u"

@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from engine.core.commands import Hold
 from engine.core.errors import DomainError, HoldExpired, NotEnoughSeats, UserLimitExceeded
+from engine.core.ids import HoldPart, hold_digest, quota_ref
 from engine.core.inventory import HoldPolicy, HoldView
 from engine.core.ledger import home_shard
 from engine.core.venue import Section, Venue
-from engine.router.holds import hold_digest, part_id, quota_ref
 from engine.router.seats import SeatRouter
 
 from .helpers import row, small_venue
@@ -98,8 +99,8 @@ async def test_a_hold_without_quota_can_never_be_bought(
     router, local = three
     a = shard_of_section(local, "A")
     user = user_at_home((a + 1) % 3, 3)
-    orphan = part_id(a, hold_digest(user, "lost", "hold", ["A-3-1"]))
-    held = await local.call(a, ("hold", user, ["A-3-1"], "lost", orphan))
+    orphan = str(HoldPart(a, hold_digest(user, "lost", "hold", ["A-3-1"])))
+    held = await local.call(a, Hold(user, ("A-3-1",), "lost", orphan))
     assert isinstance(held, HoldView)
     with pytest.raises(HoldExpired):
         await router.confirm(user, orphan, "pay")
