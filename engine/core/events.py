@@ -35,7 +35,9 @@ class SeatsReleased(NamedTuple):
     reason: str
 
 
-class HoldExpired(NamedTuple):
+class HoldLapsed(NamedTuple):
+    """A hold reached its expiry unbought; its seats are back on sale."""
+
     at: float
     hold_id: str
     user_id: str
@@ -115,7 +117,7 @@ class SessionEnded(NamedTuple):
 
 
 DomainEvent = (
-    SeatsHeld | HoldExtended | SeatsReleased | HoldExpired | SeatsSold | SaleCancelled | SoldOut
+    SeatsHeld | HoldExtended | SeatsReleased | HoldLapsed | SeatsSold | SaleCancelled | SoldOut
     | BackOnSale | QueueOpened | UserJoined | UserLeft | UserAdmitted | UserDropped
     | SessionEnded
 )

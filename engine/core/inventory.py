@@ -763,7 +763,7 @@ class SeatInventory:
             if hold is None or hold.expires_at != at:
                 continue
             self._free_hold(hold, "expired", at)
-            self.events.append(ev.HoldExpired(at, hold.id, hold.user, hold.seat_ids, hold.ga))
+            self.events.append(ev.HoldLapsed(at, hold.id, hold.user, hold.seat_ids, hold.ga))
             expired.append(hold_id)
         return expired
 

@@ -127,7 +127,7 @@ def test_expired_hold_cannot_be_confirmed_and_its_seats_return() -> None:
         inv.confirm("u1", h.hold_id, "k2")
     assert inv.seat_status("A-1-1") == "available"
     assert inv.user_tickets("u1") == 0
-    assert any(isinstance(e, ev.HoldExpired) for e in inv.pull_events())
+    assert any(isinstance(e, ev.HoldLapsed) for e in inv.pull_events())
 
 
 def test_sweep_expires_due_holds_only() -> None:
