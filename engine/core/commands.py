@@ -75,33 +75,26 @@ class HoldGa(SeatOp[HoldView], frozen=True, tag="hold_ga"):
     hold_id: str | None = None
 
 
-class Extend(SeatOp[HoldView], frozen=True, tag="extend"):
-    user: str
-    hold_id: str
-    key: str
-    seconds: float | None = None
-
-
-class Release(SeatOp[HoldView], frozen=True, tag="release"):
+class _OnHold(SeatOp[HoldView], frozen=True):
     user: str
     hold_id: str
     key: str
 
 
-class Confirm(SeatOp[HoldView], frozen=True, tag="confirm"):
+class Release(_OnHold, frozen=True, tag="release"):
+    pass
+
+
+class Confirm(_OnHold, frozen=True, tag="confirm"):
     """Sells a live hold."""
 
-    user: str
-    hold_id: str
-    key: str
 
-
-class CancelSale(SeatOp[HoldView], frozen=True, tag="cancel_sale"):
+class CancelSale(_OnHold, frozen=True, tag="cancel_sale"):
     """Puts a sale's seats back on sale (refunds, compensations)."""
 
-    user: str
-    hold_id: str
-    key: str
+
+class Extend(_OnHold, frozen=True, tag="extend"):
+    seconds: float | None = None
 
 
 class Sweep(SeatOp[list[str]], frozen=True, tag="sweep"):
@@ -115,22 +108,21 @@ class SetHoldPolicy(SeatOp[None], frozen=True, tag="set_policy"):
 # ---------------------------------------------------------------- seat shard: the ledger
 
 
-class QuotaReserve(SeatOp[Quota], frozen=True, tag="quota_reserve"):
+class _OnQuota(SeatOp[Quota], frozen=True):
     user: str
     ref: str
+
+
+class QuotaReserve(_OnQuota, frozen=True, tag="quota_reserve"):
     count: int
     expires_at: float
 
 
-class QuotaExtend(SeatOp[Quota], frozen=True, tag="quota_extend"):
-    user: str
-    ref: str
+class QuotaExtend(_OnQuota, frozen=True, tag="quota_extend"):
     expires_at: float
 
 
-class QuotaCommit(SeatOp[Quota], frozen=True, tag="quota_commit"):
-    user: str
-    ref: str
+class QuotaCommit(_OnQuota, frozen=True, tag="quota_commit"):
     hold_id: str | None = None
 
 

@@ -393,7 +393,7 @@ class SeatRouter:
                                   hold_id=hold_id)
             _result(committed)
         sold: list[HoldView] = []
-        for k, part in parts:
+        for n, (k, part) in enumerate(parts):
             outcome = await self._transport.call(k, Confirm(user, part, key))
             if isinstance(outcome, DomainError):
                 undone = await asyncio.gather(
@@ -401,11 +401,20 @@ class SeatRouter:
                                            CancelSale(user, view.hold_id, f"{key}:undo"))
                       for view in sold), return_exceptions=True)
                 all_undone = all(isinstance(u, HoldView) for u in undone)
-                if all_undone and (sold or isinstance(outcome, GONE)):
+                if (all_undone and (sold or isinstance(outcome, GONE))
+                        and not await self._any_sold(parts[n + 1:])):
                     await self._release_quota(user, hold_id)
                 raise outcome
             sold.append(outcome)
         return combine(sold, "sold")
+
+    async def _any_sold(self, parts: Sequence[tuple[int, str]]) -> bool:
+        """Whether any of these parts may be sold (an earlier sale of the hold, partly
+        refunded): its quota must then stay. A part that cannot be read may be."""
+        views = await asyncio.gather(*(self._transport.hold_info(k, part) for k, part in parts),
+                                     return_exceptions=True)
+        return any((isinstance(v, BaseException) and not isinstance(v, DomainError))
+                   or (isinstance(v, HoldView) and v.status == "sold") for v in views)
 
     async def release(self, user: str, hold_id: str, key: str) -> HoldView:
         return await self._each_part(user, hold_id, key, Release, "released")

@@ -1,8 +1,9 @@
 """Writes `journal_format1.msgpack`: journal entries of the first format (untyped tuple
-commands), as the engine wrote them before commands were typed. Run with the engine of
-commit 2335c7a on the path: `PYTHONPATH=<that checkout> python tests/data/write_journal_format1.py`.
-The file holds the seat and queue shards' entries (the `d` field of each stream entry) and
-the state each shard reached, as plain data."""
+commands), as the engine wrote them before commands were typed. Run from this checkout with
+the engine of commit 2335c7a first on the path:
+`PYTHONPATH=<that checkout> python tests/data/write_journal_format1.py`. The file holds the
+seat and queue shards' entries (the `d` field of each stream entry) and the state each shard
+reached, as plain data."""
 
 from __future__ import annotations
 
@@ -11,24 +12,16 @@ import pathlib
 from typing import Any
 
 import msgpack
+from journal_venue import venue  # beside this script
 
 from engine.actors.host import ShardHost, ShellClock
 from engine.core.commands import QueueShardState, SeatShardState
 from engine.core.inventory import HoldPolicy, SeatInventory
 from engine.core.ledger import TicketLedger
-from engine.core.venue import Row, Seat, Section, TicketType, Venue, seat_id
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
 from engine.store.journal import Recovered, ShardJournal
 
 OUT = pathlib.Path(__file__).with_name("journal_format1.msgpack")
-
-
-def venue() -> Venue:
-    rows = tuple(Row(str(r), tuple(Seat(seat_id("A", str(r), n), "A", str(r), n, "R", 100,
-                                        x=float(n), y=float(r)) for n in range(1, 7)))
-                 for r in range(1, 4))
-    return Venue("Hall", (Section("A", "Section A", rows),),
-                 (TicketType("GA", "Standing", "R", 70, 10),))
 
 
 class Capture:

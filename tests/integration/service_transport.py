@@ -12,6 +12,7 @@ from engine.core.commands import SeatOp
 from engine.core.errors import DomainError
 from engine.core.inventory import HoldView
 from engine.router.seats import SeatRouter
+from tests.unit.local_shards import hold_info
 
 R = TypeVar("R")
 
@@ -26,12 +27,7 @@ class ServiceTransport:
         return decode_outcomes(encode_outcomes(outcomes))[0]
 
     async def hold_info(self, shard: int, hold_id: str) -> HoldView | DomainError:
-        def read(state: Any) -> HoldView | DomainError:
-            try:
-                return state.inventory.hold_info(hold_id)
-            except DomainError as exc:
-                return exc
-        return await self.services[shard].read(read)
+        return await self.services[shard].read(lambda s: hold_info(s, hold_id))
 
     async def availability(self, shard: int) -> dict[str, Any]:
         return await self.services[shard].read(lambda s: s.inventory.availability())

@@ -24,6 +24,14 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
+def hold_info(state: SeatShardState, hold_id: str) -> HoldView | DomainError:
+    """A shard's answer to a hold read: the hold, or why there is none."""
+    try:
+        return state.inventory.hold_info(hold_id)
+    except DomainError as exc:
+        return exc
+
+
 class Down(ConnectionError):
     """The shard could not be reached (the command may or may not have been applied)."""
 
@@ -106,12 +114,7 @@ class LocalSeatShards:
             self.in_flight -= 1
 
     async def hold_info(self, shard: int, hold_id: str) -> HoldView | DomainError:
-        def read(state: SeatShardState) -> HoldView | DomainError:
-            try:
-                return state.inventory.hold_info(hold_id)
-            except DomainError as exc:
-                return exc
-        return await self._read(shard, read)
+        return await self._read(shard, lambda s: hold_info(s, hold_id))
 
     async def availability(self, shard: int) -> dict[str, Any]:
         return await self._read(shard, lambda s: s.inventory.availability())

@@ -19,25 +19,15 @@ from engine.core.command_wire import (
     seat_commands,
 )
 from engine.core.commands import Hold, Join, Sweep
-from engine.core.ids import seat_id
 from engine.core.inventory import HoldPolicy, SeatInventory
 from engine.core.ledger import TicketLedger
 from engine.core.shard_state import QueueShardState, SeatShardState
-from engine.core.venue import Row, Seat, Section, TicketType, Venue
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
+from tests.data.journal_venue import venue
 
 WRITTEN = msgpack.unpackb(
     (pathlib.Path(__file__).parents[1] / "data" / "journal_format1.msgpack").read_bytes(),
     raw=False, strict_map_key=False)
-
-
-def venue() -> Venue:
-    """The venue the entries were written for (see `tests/data/write_journal_format1.py`)."""
-    rows = tuple(Row(str(r), tuple(Seat(seat_id("A", str(r), n), "A", str(r), n, "R", 100,
-                                        x=float(n), y=float(r)) for n in range(1, 7)))
-                 for r in range(1, 4))
-    return Venue("Hall", (Section("A", "Section A", rows),),
-                 (TicketType("GA", "Standing", "R", 70, 10),))
 
 
 def plain(value: Any) -> Any:
