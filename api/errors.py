@@ -1,11 +1,22 @@
 """The API's errors and how every failure becomes a status code and a JSON body:
-`{"error": {"code": ..., "message": ..., "details": {...}}}`."""
+`{"error": {"code": ..., "message": ..., "details": {...}}}`. `http_error` is the one table
+from the engine's errors (a use case's refusal, a domain error, a store's, a dependency that
+cannot answer) to the API's; a handler raises either kind."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from engine.core.errors import DomainError
+import asyncpg
+from redis.exceptions import ClusterError, RedisClusterException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engine.core.errors import DomainError, ShardUnavailable
+from engine.saga.errors import Kind, Refused
+from engine.store.errors import Conflict as StoreConflict
+from engine.store.errors import NotFound as StoreNotFound
 
 # Domain error codes (engine.core.errors) to HTTP statuses.
 DOMAIN_STATUS: dict[str, int] = {
@@ -30,6 +41,23 @@ DOMAIN_STATUS: dict[str, int] = {
     "QUEUE_CLOSED": 409,
     "NOT_ADMITTED": 403,
 }
+
+
+# A use case's refusals (engine.saga.errors), by kind, to HTTP statuses.
+REFUSAL_STATUS: dict[Kind, int] = {
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.INVALID: 422,
+    Kind.UNAVAILABLE: 503,
+}
+
+UNAVAILABLE = (ShardUnavailable, OSError, asyncpg.CannotConnectNowError,
+               asyncpg.InterfaceError, RedisConnectionError, RedisTimeoutError,
+               asyncio.TimeoutError,
+               # A Redis Cluster that is down, has a slot uncovered, or no reachable node.
+               ClusterError, RedisClusterException)
+"""A dependency (a shard, PostgreSQL, Redis) cannot answer now: 503, retry shortly."""
 
 
 class ApiError(Exception):
@@ -107,6 +135,30 @@ class Locked(ApiError):
 
 class Unavailable(ApiError):
     status, code = 503, "SERVICE_UNAVAILABLE"
+
+
+def http_error(exc: Exception) -> ApiError | None:
+    """The API's answer to an error; None to one that says nothing to a client (a bug)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Refused):
+        return from_refusal(exc)
+    if isinstance(exc, DomainError):
+        return from_domain(exc)
+    if isinstance(exc, StoreNotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, StoreConflict):
+        return Conflict(str(exc))
+    if isinstance(exc, UNAVAILABLE):
+        return Unavailable("a dependency is unavailable; retry shortly",
+                           headers={"Retry-After": "1"})
+    return None
+
+
+def from_refusal(err: Refused) -> ApiError:
+    headers = None if err.retry_after_s is None else {"Retry-After": str(err.retry_after_s)}
+    return ApiError(err.message, code=err.code, status=REFUSAL_STATUS[err.kind],
+                    details=err.details, headers=headers)
 
 
 def from_domain(err: DomainError) -> ApiError:

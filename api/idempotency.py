@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from api.context import ApiContext
-from api.errors import ApiError, Conflict, Unprocessable
+from api.errors import ApiError, Conflict, Unprocessable, from_refusal
 from api.routing import Call
+from engine.saga.errors import Refused
 from engine.store import idempotency_repo
 
 HEADER = "idempotency-key"
@@ -36,18 +37,18 @@ def _json_response(status: int, payload: Any) -> Response:
                     media_type="application/json", headers={"Idempotent-Replayed": "true"})
 
 
-def _conn(call: Call[ApiContext]) -> Any:
+def _conn(call: Call[ApiContext, Any]) -> Any:
     return call.ctx.db.acquire(timeout=call.ctx.settings.db_acquire_timeout_s)
 
 
-async def idempotent(call: Call[ApiContext], scope: str, status: int,
+async def idempotent(call: Call[ApiContext, Any], scope: str, status: int,
                      run: Callable[[], Awaitable[BaseModel]]) -> BaseModel | Response:
     key = call.request.headers.get(HEADER)
     if key is None:
         return await run()
     if not 1 <= len(key) <= 200:
         raise Unprocessable("Idempotency-Key must have 1 to 200 characters")
-    user = UUID(call.user.user_id)
+    user = UUID(call.caller.user_id)
     async with _conn(call) as conn:
         claim = await idempotency_repo.claim(conn, scope=scope, user_id=user, key=key,
                                              request_hash=_hash(call.body), lease_s=LEASE_S)
@@ -61,7 +62,8 @@ async def idempotent(call: Call[ApiContext], scope: str, status: int,
                        code="REQUEST_IN_FLIGHT")
     try:
         result = await run()
-    except ApiError as err:
+    except (ApiError, Refused) as exc:
+        err = exc if isinstance(exc, ApiError) else from_refusal(exc)
         async with _conn(call) as conn:
             if err.status < 500 and err.code not in NOT_FINAL:
                 await idempotency_repo.finish(conn, scope=scope, user_id=user, key=key,

@@ -3,7 +3,9 @@ parameters, the query and the body. The same declaration validates each request 
 the OpenAPI document (`api.openapi`), so the document cannot drift from what is enforced.
 
 A handler receives a `Call` (the validated inputs and the caller) and returns a pydantic model,
-a plain JSON-able value, or a Starlette `Response`."""
+a plain JSON-able value, or a Starlette `Response`. A `Call` is typed by the models of its body,
+query and path parameters (`Call[ApiContext, ReservationIn]`), and an `Endpoint` by its
+handler's: mypy refuses an endpoint whose declared models are not those its handler reads."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal
 from urllib.parse import parse_qsl
 from uuid import UUID
 
@@ -21,36 +23,55 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from typing_extensions import TypeVar
 
 from api.errors import (
     ApiError,
     BadRequest,
     NotFound,
     PayloadTooLarge,
+    Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
 )
 from api.middleware import at_mount_root, refused_length, with_security_headers
+from api.security.tokens import Claims
 
 Auth = Literal["public", "optional", "user", "admin"]
 Ctx = TypeVar("Ctx")
+BodyT = TypeVar("BodyT", covariant=True, default=None)
+QueryT = TypeVar("QueryT", covariant=True, default=None)
+ParamsT = TypeVar("ParamsT", covariant=True, default=None)
 
 
-@dataclass
-class Call(Generic[Ctx]):
-    """One request, validated."""
+@dataclass(frozen=True, slots=True)
+class Call(Generic[Ctx, BodyT, QueryT, ParamsT]):
+    """One request, validated: `body`, `query` and `params` (the path parameters) are
+    instances of the endpoint's models, None where it declares none."""
 
     ctx: Ctx
     request: Request
     path: dict[str, str]
-    query: Any
-    body: Any
-    user: Any  # api.security.tokens.Claims when authenticated, else None
+    query: QueryT
+    body: BodyT
+    user: Claims | None  # None unauthenticated (on "public" and "optional" endpoints)
     subject: str  # whom the rate limit counts: user:<id> or ip:<address>
-    params: Any = None  # the path parameters, validated, when the endpoint declares a model
+    params: ParamsT
+
+    @property
+    def caller(self) -> Claims:
+        """The authenticated caller, whom every "user" and "admin" endpoint has."""
+        if self.user is None:
+            raise Unauthorized()
+        return self.user
 
 
-Handler = Callable[[Call[Any]], Awaitable[Any]]
+AnyCall = Call[Any, Any, Any, Any]
+Handler = Callable[[AnyCall], Awaitable[Any]]
+Model = BaseModel | None
+EBody = TypeVar("EBody", bound=Model, default=Any)
+EQuery = TypeVar("EQuery", bound=Model, default=Any)
+EParams = TypeVar("EParams", bound=Model, default=Any)
 
 
 Header = tuple[str, str, bool] | tuple[str, str, bool, Any]
@@ -59,16 +80,16 @@ Header = tuple[str, str, bool] | tuple[str, str, bool, Any]
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Generic[EBody, EQuery, EParams]):
     method: str
     path: str  # as clients see it, e.g. "/api/v1/events/{event_id}"
-    handler: Handler
+    handler: Callable[[Call[Any, EBody, EQuery, EParams]], Awaitable[Any]]
     summary: str
     tag: str
     auth: Auth = "user"
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    params: type[BaseModel] | None = None
+    body: type[EBody] | None = None
+    query: type[EQuery] | None = None
+    params: type[EParams] | None = None
     """The path parameters' model (`api.schemas.PathSchema`); a path it refuses names nothing
     here (404). Without one, each parameter is a string."""
     response: type[BaseModel] | None = None
@@ -87,7 +108,7 @@ class Endpoint:
         return self.path[len(prefix):] or "/"
 
 
-def path_uuid(call: Call[Any], name: str, what: str) -> UUID:
+def path_uuid(call: AnyCall, name: str, what: str) -> UUID:
     """A UUID path parameter; anything else names nothing here (404)."""
     raw = call.path[name]
     try:

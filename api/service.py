@@ -4,14 +4,9 @@ failure becomes a JSON error with the right status (never a 5xx for bad input)."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
-from redis.exceptions import ClusterError, RedisClusterException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -21,15 +16,14 @@ from starlette.types import Receive, Scope, Send
 from api.audit import AuditEntry
 from api.context import ApiContext
 from api.errors import (
+    UNAVAILABLE,
     ApiError,
-    Conflict,
     Forbidden,
     MethodNotAllowed,
     NotFound,
     TooManyRequests,
     Unauthorized,
-    Unavailable,
-    from_domain,
+    http_error,
 )
 from api.middleware import Guard
 from api.routing import (
@@ -44,18 +38,13 @@ from api.routing import (
     routes_of,
 )
 from api.security.tokens import ACCESS, Claims, InvalidToken
-from engine.core.errors import DomainError, ShardUnavailable
-from engine.store.errors import Conflict as StoreConflict
-from engine.store.errors import NotFound as StoreNotFound
+from engine.saga.errors import Refused
 
 log = logging.getLogger(__name__)
 
 AUDITED = {400, 401, 403, 413, 415, 422, 423, 429}
-UNAVAILABLE = (ShardUnavailable, OSError, asyncpg.CannotConnectNowError,
-               asyncpg.InterfaceError, RedisConnectionError, RedisTimeoutError,
-               asyncio.TimeoutError,
-               # A Redis Cluster that is down, has a slot uncovered, or no reachable node.
-               ClusterError, RedisClusterException)
+"""Statuses of the refusals the audit log records: those of the API's checks and of the
+use cases, not of the shards' and the stores' own errors."""
 
 
 def client_ip(conn: HTTPConnection, trusted_hops: int) -> str:
@@ -124,20 +113,16 @@ def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[R
             call = Call(ctx, request, dict(request.path_params), query, body, user, subject,
                         params)
             return render(await endpoint.handler(call), endpoint.status)
-        except ApiError as err:
-            audit_error(ctx, request, err, user, ip)
+        except Exception as exc:
+            err = http_error(exc)
+            if err is None:
+                raise
+            if isinstance(exc, ApiError | Refused):
+                audit_error(ctx, request, err, user, ip)
+            elif isinstance(exc, UNAVAILABLE):
+                log.warning("dependency unavailable on %s %s: %s", request.method,
+                            request.url.path, exc)
             return error_response(err)
-        except DomainError as err:
-            return error_response(from_domain(err))
-        except StoreNotFound as err:
-            return error_response(NotFound(str(err)))
-        except StoreConflict as err:
-            return error_response(Conflict(str(err)))
-        except UNAVAILABLE as err:
-            log.warning("dependency unavailable on %s %s: %s", request.method,
-                        request.url.path, err)
-            return error_response(Unavailable("a dependency is unavailable; retry shortly",
-                                              headers={"Retry-After": "1"}))
 
     return handle
 

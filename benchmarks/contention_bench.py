@@ -901,9 +901,9 @@ def stadium_venue(seats: int) -> Venue:
 async def standalone(params: Params, venue: Venue, designs: Sequence[str]) -> dict[str, Any]:
     """Embedded PostgreSQL and Redis for the run; a local Ray started when (a) first runs."""
     from engine.actors.cluster import connect_ray, disconnect_ray
-    from engine.actors.config import ShardConfig
     from engine.actors.directory import ShardDirectory
     from engine.local.stores import LocalStores
+    from engine.serve import gateway
     from engine.settings import Settings
     from engine.store.migrate import apply_migrations
     from engine.store.pool import connect
@@ -921,12 +921,9 @@ async def standalone(params: Params, venue: Venue, designs: Sequence[str]) -> di
             def shard_directory() -> ShardDirectory:
                 if not directory:
                     connect_ray(settings)
-                    directory.append(ShardDirectory(
-                        settings.namespace,
-                        lambda event_id, shard: ShardConfig.from_settings(
-                            settings, event_id=event_id, shard=shard,
-                            database_url=stores.database_url, redis_url=stores.redis_url),
-                        shard_cpus=settings.shard_cpus))
+                    directory.append(gateway.shard_directory(
+                        settings, database_url=stores.database_url,
+                        redis_url=stores.redis_url))
                 return directory[0]
 
             try:

@@ -397,9 +397,8 @@ def summarise(measurements: Sequence[Measurement]) -> list[Point]:
 
 async def run(args: argparse.Namespace) -> list[Point]:
     from engine.actors.cluster import connect_ray, disconnect_ray
-    from engine.actors.config import ShardConfig
-    from engine.actors.directory import ShardDirectory
     from engine.local.stores import LocalStores
+    from engine.serve.gateway import shard_directory
     from engine.settings import Settings
     from engine.store.migrate import apply_migrations
     from engine.store.pool import connect
@@ -413,12 +412,8 @@ async def run(args: argparse.Namespace) -> list[Point]:
         await conn.close()
         connect_ray(settings)
         try:
-            directory = ShardDirectory(
-                settings.namespace,
-                lambda event_id, shard: ShardConfig.from_settings(
-                    settings, event_id=event_id, shard=shard,
-                    database_url=stores.database_url, redis_url=stores.redis_url),
-                shard_cpus=settings.shard_cpus)
+            directory = shard_directory(settings, database_url=stores.database_url,
+                                        redis_url=stores.redis_url)
             return await run_all(Stack(stores.database_url, directory), args)
         finally:
             disconnect_ray()

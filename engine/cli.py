@@ -87,10 +87,9 @@ async def _serve(
     started_ray: bool, fake_gateway: bool,
 ) -> int:
     from engine.actors.cluster import cluster_address
-    from engine.actors.config import ShardConfig
-    from engine.actors.directory import ShardDirectory
     from engine.provision import ensure_demo_event
     from engine.serve.deploy import deploy, ensure_admin, replica_settings
+    from engine.serve.gateway import shard_directory
     from engine.store.pool import connect
 
     stop = asyncio.Event()
@@ -98,13 +97,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    directory = ShardDirectory(
-        settings.namespace,
-        lambda event_id, shard: ShardConfig.from_settings(
-            settings, event_id=event_id, shard=shard, database_url=database_url,
-            redis_url=redis_url),
-        shard_cpus=settings.shard_cpus,
-    )
+    directory = shard_directory(settings, database_url=database_url, redis_url=redis_url)
     events: list[dict[str, Any]] = []
     serving = replica_settings(settings, database_url=database_url, redis_url=redis_url)
     conn = await connect(database_url)

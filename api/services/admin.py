@@ -1,29 +1,27 @@
 """Admin service: the dashboard, events (create with layout and sale settings, edit, delete)
-and every reservation. Administrators only."""
+and every reservation. Administrators only. The event changes are `engine.saga.events_admin`'s
+use cases."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 from starlette.responses import Response
 
 from api.context import ApiContext
-from api.errors import Conflict
 from api.routing import Call, Endpoint, path_uuid
 from api.schemas import Page, PageQuery, Schema
 from api.services.events import EventDetail, detail
 from api.services.reservations import ReservationOut, reservation_out, statuses_of
-from engine.core.commands import SetHoldPolicy, SetQueuePolicy
 from engine.core.ids import seat_id
 from engine.core.stadium import build_stadium
 from engine.core.venue import Row, Seat, Section, TicketType, Venue
-from engine.core.waiting_room import QueueSummary
-from engine.provision import create_event
-from engine.store import catalog_repo, events_repo, reservations_repo
+from engine.saga.events_admin import LIVE, EventAdmin, EventChanges, EventView, check_schedule
+from engine.store import catalog_repo, reservations_repo
 from engine.store.records import EventRecord, SaleSettings
 
 PREFIX = "/api/v1/admin"
@@ -138,7 +136,7 @@ class EventIn(Schema):
 
     @model_validator(mode="after")
     def _order(self) -> EventIn:
-        _check_times(self.starts_at, self.ends_at, self.sale_opens_at, self.sale_closes_at)
+        check_schedule(self.starts_at, self.ends_at, self.sale_opens_at, self.sale_closes_at)
         if self.sale.hold_max_lifetime_seconds < self.sale.hold_ttl_seconds:
             raise ValueError("holdMaxLifetimeSeconds must be at least holdTtlSeconds")
         return self
@@ -155,18 +153,12 @@ class EventUpdate(Schema):
     sale: SaleIn | None = None
     status: Literal["upcoming", "closed", "cancelled"] | None = None
 
-
-def _check_times(starts: datetime, ends: datetime | None, opens: datetime,
-                 closes: datetime | None) -> None:
-    for value in (starts, ends, opens, closes):
-        if value is not None and value.tzinfo is None:
-            raise ValueError("times need a timezone (e.g. 2030-05-01T19:00:00+09:00)")
-    if ends is not None and ends < starts:
-        raise ValueError("endsAt is before startsAt")
-    if opens > starts:
-        raise ValueError("the sale must open before the event starts")
-    if closes is not None and closes <= opens:
-        raise ValueError("saleClosesAt must be after saleOpensAt")
+    def changes(self) -> EventChanges:
+        return EventChanges(
+            title=self.title, description=self.description, category=self.category,
+            starts_at=self.starts_at, ends_at=self.ends_at, sale_opens_at=self.sale_opens_at,
+            sale_closes_at=self.sale_closes_at, status=self.status,
+            sale=None if self.sale is None else self.sale.settings())
 
 
 class QueueStats(Schema):
@@ -229,11 +221,10 @@ AdminReservationPage = Page[ReservationOut]
 async def _stats(ctx: ApiContext, event: EventRecord, status: str,
                  money: dict[str, int], figures: SalesFigures) -> EventStats:
     queue_stats = seat_stats = None
-    if status in ("upcoming", "on_sale", "sold_out"):
+    if status in LIVE:
         seats = await ctx.engine.seats(str(event.id))
         queue = await ctx.engine.queue(str(event.id))
-        availability, summary = await asyncio.gather(seats.availability(), queue.summary())
-        s: QueueSummary = summary
+        availability, s = await asyncio.gather(seats.availability(), queue.summary())
         queue_stats = QueueStats(phase=s.phase, waiting=s.waiting, prequeue=s.prequeue,
                                  active=s.active, admitted_total=s.admitted_total,
                                  admission_rate=round(s.rate, 2))
@@ -244,8 +235,8 @@ async def _stats(ctx: ApiContext, event: EventRecord, status: str,
                       revenue=money.get("revenue", 0), figures=figures)
 
 
-async def dashboard(call: Call[ApiContext]) -> StatsPage:
-    query: DashboardQuery = call.query
+async def dashboard(call: Call[ApiContext, None, DashboardQuery]) -> StatsPage:
+    query = call.query
     async with call.ctx.db.acquire() as conn:
         if query.event_id is not None:
             rows = [await catalog_repo.get_event_with_status(conn, query.event_id)]
@@ -262,95 +253,41 @@ async def dashboard(call: Call[ApiContext]) -> StatsPage:
                      page_size=query.page_size)
 
 
-async def _invalidate(ctx: ApiContext) -> None:
+def _admin(ctx: ApiContext) -> EventAdmin:
     version_key = f"{ctx.settings.namespace}:cache:version"
-    await ctx.redis.incr(version_key)
+
+    async def catalog_changed() -> None:
+        await ctx.redis.incr(version_key)
+
+    return EventAdmin(ctx.db, ctx.engine, catalog_changed)
 
 
-async def create(call: Call[ApiContext]) -> EventDetail:
-    body: EventIn = call.body
-    venue = body.layout.venue()
-    async with call.ctx.db.acquire() as conn:
-        event = await create_event(
-            conn, title=body.title, venue=venue, category=body.category,
-            starts_at=body.starts_at, sale_opens_at=body.sale_opens_at,
-            ends_at=body.ends_at, sale_closes_at=body.sale_closes_at,
-            shard_count=body.shard_count, settings=body.sale.settings(), slug=body.slug,
-            description=body.description)
-        event, status = await catalog_repo.get_event_with_status(conn, event.id)
-    await call.ctx.engine.open_event(str(event.id), event.shard_count, event.plan_generation)
-    await _invalidate(call.ctx)
-    return detail(event, status, venue)
+def _detail(view: EventView) -> EventDetail:
+    return detail(view.event, view.status, view.venue)
 
 
-async def update(call: Call[ApiContext]) -> EventDetail:
+async def create(call: Call[ApiContext, EventIn]) -> EventDetail:
+    body = call.body
+    return _detail(await _admin(call.ctx).create(
+        title=body.title, venue=body.layout.venue(), category=body.category,
+        starts_at=body.starts_at, sale_opens_at=body.sale_opens_at, ends_at=body.ends_at,
+        sale_closes_at=body.sale_closes_at, shard_count=body.shard_count,
+        settings=body.sale.settings(), slug=body.slug, description=body.description))
+
+
+async def update(call: Call[ApiContext, EventUpdate]) -> EventDetail:
     event_id = path_uuid(call, "event_id", "event")
-    body: EventUpdate = call.body
-    changes: dict[str, Any] = {}
-    for name in ("title", "description", "category", "starts_at", "ends_at", "sale_opens_at",
-                 "sale_closes_at", "status"):
-        value = getattr(body, name)
-        if value is not None:
-            changes[name] = value
-    if body.sale is not None:
-        s = body.sale.settings()
-        changes.update({name: getattr(s, name) for name in (
-            "hold_ttl_s", "hold_extension_s", "hold_max_extensions", "hold_max_lifetime_s",
-            "per_user_limit", "admission_rate", "active_cap", "heartbeat_timeout_s",
-            "session_ttl_s")})
-    async with call.ctx.db.acquire() as conn:
-        current, _ = await catalog_repo.get_event_with_status(conn, event_id)
-        try:
-            _check_times(changes.get("starts_at", current.starts_at),
-                         changes.get("ends_at", current.ends_at),
-                         changes.get("sale_opens_at", current.sale_opens_at),
-                         changes.get("sale_closes_at", current.sale_closes_at))
-        except ValueError as exc:
-            raise Conflict(str(exc), code="INVALID_SCHEDULE") from None
-        event = await catalog_repo.update_event(conn, event_id, changes)
-        event, status = await catalog_repo.get_event_with_status(conn, event_id)
-        venue = await events_repo.load_venue(conn, event_id)
-    if body.sale is not None or "sale_opens_at" in changes:
-        await _push_policies(call.ctx, event, status)
-    await _invalidate(call.ctx)
-    return detail(event, status, venue)
-
-
-async def _push_policies(ctx: ApiContext, event: EventRecord, status: str) -> None:
-    """Sends changed sale settings to the running shards (journaled there like any command;
-    a shard that is down picks them up from PostgreSQL when it restarts)."""
-    if status not in ("upcoming", "on_sale", "sold_out"):
-        return
-    seats = await ctx.engine.seats(str(event.id))
-    queue = await ctx.engine.queue(str(event.id))
-    await seats.broadcast(SetHoldPolicy(event.settings.hold_policy()))
-    await queue.command(SetQueuePolicy(event.settings.queue_policy(),
-                                       event.sale_opens_at.timestamp()))
+    return _detail(await _admin(call.ctx).update(event_id, call.body.changes()))
 
 
 async def delete(call: Call[ApiContext]) -> Response:
-    event_id = path_uuid(call, "event_id", "event")
-    async with call.ctx.db.acquire() as conn:
-        event, status = await catalog_repo.get_event_with_status(conn, event_id)
-    if status in ("upcoming", "on_sale", "sold_out"):
-        seats = await call.ctx.engine.seats(str(event_id))
-        totals = (await seats.availability())["totals"]
-        if totals["held"] or totals["sold"]:
-            raise Conflict("the event has holds or sales", code="EVENT_IN_USE",
-                           details={"held": totals["held"], "sold": totals["sold"]})
-    async with call.ctx.db.acquire() as conn:
-        if await catalog_repo.has_reservations(conn, event_id):
-            raise Conflict("the event has pending or confirmed reservations",
-                           code="EVENT_IN_USE")
-        await call.ctx.engine.close_event(str(event_id), event.shard_count,
-                                           event.plan_generation)
-        await catalog_repo.delete_event(conn, event_id)
-    await _invalidate(call.ctx)
+    await _admin(call.ctx).delete(path_uuid(call, "event_id", "event"))
     return Response(status_code=204)
 
 
-async def reservations(call: Call[ApiContext]) -> AdminReservationPage:
-    query: ReservationsQuery = call.query
+async def reservations(call: Call[ApiContext, None, ReservationsQuery]
+                       ) -> AdminReservationPage:
+    query = call.query
     created_from = query.from_.replace(tzinfo=query.from_.tzinfo or UTC) if query.from_ else None
     created_to = query.to.replace(tzinfo=query.to.tzinfo or UTC) if query.to else None
     async with call.ctx.db.acquire() as conn:

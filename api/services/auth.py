@@ -83,8 +83,8 @@ def _at(token: IssuedToken) -> datetime:
     return datetime.fromtimestamp(token.claims.exp, UTC)
 
 
-async def register(call: Call[ApiContext]) -> TokensOut:
-    body: RegisterIn = call.body
+async def register(call: Call[ApiContext, RegisterIn]) -> TokensOut:
+    body = call.body
     password_hash = await hash_password(body.password)
     try:
         async with call.ctx.db.acquire() as conn:
@@ -95,8 +95,8 @@ async def register(call: Call[ApiContext]) -> TokensOut:
     return await issue_tokens(call.ctx, user)
 
 
-async def login(call: Call[ApiContext]) -> TokensOut:
-    body: LoginIn = call.body
+async def login(call: Call[ApiContext, LoginIn]) -> TokensOut:
+    body = call.body
     ctx = call.ctx
     async with ctx.db.acquire() as conn:
         user = await users_repo.find_user_by_email(conn, body.email)
@@ -127,8 +127,8 @@ def _locked(until: datetime, now: datetime) -> ApiError:
                   details={"locked_until": until.isoformat()})
 
 
-async def refresh_token(call: Call[ApiContext]) -> TokensOut:
-    body: RefreshIn = call.body
+async def refresh_token(call: Call[ApiContext, RefreshIn]) -> TokensOut:
+    body = call.body
     ctx = call.ctx
     try:
         claims = ctx.tokens.verify(body.refresh_token, typ=REFRESH)
@@ -157,7 +157,7 @@ async def refresh_token(call: Call[ApiContext]) -> TokensOut:
 async def me(call: Call[ApiContext]) -> UserOut:
     try:
         async with call.ctx.db.acquire() as conn:
-            user = await users_repo.get_user(conn, UUID(call.user.user_id))
+            user = await users_repo.get_user(conn, UUID(call.caller.user_id))
     except StoreNotFound:
         raise NotFound("the account no longer exists") from None
     return user_out(user)

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from starlette.responses import Response
 
 from api.cache import CatalogCache
-from api.context import ApiContext
+from api.context import ApiContext, started
 from api.errors import NotFound
 from api.routing import Call, Endpoint
 from api.schemas import Page, QuerySchema, Schema
@@ -148,8 +148,7 @@ def detail(event: EventRecord, status: str, venue: Venue) -> EventDetail:
 
 
 def cache_of(ctx: ApiContext) -> CatalogCache:
-    cache: CatalogCache = ctx.extras["catalog_cache"]
-    return cache
+    return started(ctx.catalog_cache, "the catalogue cache")
 
 
 def parse_event_id(raw: str) -> UUID:
@@ -159,8 +158,8 @@ def parse_event_id(raw: str) -> UUID:
         raise NotFound(f"no event {raw}") from None
 
 
-async def list_events(call: Call[ApiContext]) -> Response:
-    query: EventListQuery = call.query
+async def list_events(call: Call[ApiContext, None, EventListQuery]) -> Response:
+    query = call.query
     key = json.dumps(query.model_dump(mode="json"), sort_keys=True)
 
     async def load() -> bytes:
@@ -197,7 +196,7 @@ async def start(ctx: ApiContext) -> None:
     cache = CatalogCache(ctx.redis, namespace=ctx.settings.namespace,
                          ttl_s=ctx.settings.event_cache_ttl_s)
     await cache.start()
-    ctx.extras["catalog_cache"] = cache
+    ctx.catalog_cache = cache
     ctx.closers.append(cache.close)
     watcher = SoldOutWatcher(ctx, cache)
     await watcher.start()

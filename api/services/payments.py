@@ -1,11 +1,11 @@
 """Payment service: prepare a pending reservation's payment, confirm it with the gateway (the
 purchase saga sells the seats), cancel (refund) it, and read its status. Amounts always come
-from the server's prices. The replicas also run the saga's recovery worker, the outbox relay
-and the outbox consumers (`engine.saga.workers`)."""
+from the server's prices. The use cases are the purchase saga's (`engine.saga.purchase`); the
+replicas also run its recovery worker, the outbox relay and the outbox consumers, which
+`engine.serve.payment_workers` starts."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from api.errors import ApiError, NotFound
 from api.idempotency import idempotent
 from api.routing import Call, Endpoint, path_uuid
 from api.schemas import Schema
-from engine.saga.purchase import PurchaseSaga, SagaError
+from engine.saga.purchase import PurchaseSaga
 from engine.store import payments_repo, reservations_repo, saga_repo
 from engine.store.payments_repo import PaymentRecord
 from engine.store.records import ReservationRecord
@@ -67,7 +67,7 @@ class PurchaseOut(Schema):
 
 
 def _saga(ctx: ApiContext) -> PurchaseSaga:
-    saga: PurchaseSaga | None = ctx.extras.get("saga")
+    saga = ctx.saga
     if saga is None:
         raise ApiError("no payment gateway is configured", status=503,
                        code="PAYMENTS_UNAVAILABLE")
@@ -90,48 +90,37 @@ def purchase_out(ctx: ApiContext, r: ReservationRecord, p: PaymentRecord,
                        reservation_status=r.status, saga_state=saga_state)
 
 
-async def _saga_call(fn: Callable[[], Awaitable[BaseModel]]) -> BaseModel:
-    try:
-        return await fn()
-    except SagaError as exc:
-        headers = {"Retry-After": "2"} if exc.status == 503 else None
-        raise ApiError(exc.message, status=exc.status, code=exc.code,
-                       headers=headers) from None
-
-
-async def prepare(call: Call[ApiContext]) -> BaseModel | Response:
-    body: PrepareIn = call.body
+async def prepare(call: Call[ApiContext, PrepareIn]) -> BaseModel | Response:
+    body = call.body
 
     async def run() -> BaseModel:
-        payment = await _saga(call.ctx).prepare(UUID(call.user.user_id), body.reservation_id)
+        payment = await _saga(call.ctx).prepare(UUID(call.caller.user_id), body.reservation_id)
         return payment_out(call.ctx, payment)
 
-    return await idempotent(call, "payments.prepare", 201, lambda: _saga_call(run))
+    return await idempotent(call, "payments.prepare", 201, run)
 
 
-async def confirm(call: Call[ApiContext]) -> BaseModel | Response:
-    body: ConfirmIn = call.body
+async def confirm(call: Call[ApiContext, ConfirmIn]) -> BaseModel | Response:
+    body = call.body
 
     async def run() -> BaseModel:
         reservation, payment = await _saga(call.ctx).confirm(
-            UUID(call.user.user_id), body.order_id, body.payment_key, body.amount)
+            UUID(call.caller.user_id), body.order_id, body.payment_key, body.amount)
         return purchase_out(call.ctx, reservation, payment, "COMPLETED")
 
-    return await idempotent(call, "payments.confirm", 200, lambda: _saga_call(run))
+    return await idempotent(call, "payments.confirm", 200, run)
 
 
-async def cancel(call: Call[ApiContext]) -> BaseModel | Response:
-    body: CancelIn = call.body
-    user = None if call.user.role == "admin" else UUID(call.user.user_id)
+async def cancel(call: Call[ApiContext, CancelIn]) -> BaseModel | Response:
+    body = call.body
+    user = None if call.caller.role == "admin" else UUID(call.caller.user_id)
 
     async def run() -> BaseModel:
-        reservation, payment = await _saga(call.ctx).cancel(user, body.order_id,
+        reservation, payment = await _saga(call.ctx).refund(user, body.order_id,
                                                            body.cancel_reason)
-        if payment is None:
-            raise ApiError("this reservation has no payment", status=409, code="NOT_PAID")
         return purchase_out(call.ctx, reservation, payment)
 
-    return await idempotent(call, "payments.cancel", 200, lambda: _saga_call(run))
+    return await idempotent(call, "payments.cancel", 200, run)
 
 
 async def status(call: Call[ApiContext]) -> PurchaseOut:
@@ -141,17 +130,11 @@ async def status(call: Call[ApiContext]) -> PurchaseOut:
         payment = await payments_repo.find_by_order(conn, str(some_id))
         if payment is None:
             payment = await payments_repo.get(conn, some_id)
-        if str(payment.user_id) != call.user.user_id and call.user.role != "admin":
+        if str(payment.user_id) != call.caller.user_id and call.caller.role != "admin":
             raise NotFound(f"no payment {some_id}")
         reservation = await reservations_repo.get_reservation(conn, payment.reservation_id)
         saga = await saga_repo.find_for_reservation(conn, payment.reservation_id)
     return purchase_out(call.ctx, reservation, payment, saga.state if saga else None)
-
-
-async def start(ctx: ApiContext) -> None:
-    from engine.serve.payment_workers import start_payment_workers
-
-    await start_payment_workers(ctx)
 
 
 ENDPOINTS: list[Endpoint] = [

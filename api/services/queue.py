@@ -18,7 +18,7 @@ from pydantic import Field
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api.context import ApiContext
+from api.context import ApiContext, started
 from api.errors import ApiError, NotFound, Unprocessable
 from api.routing import Call, Endpoint
 from api.schemas import QuerySchema, Schema
@@ -59,13 +59,11 @@ def _event_id(raw: str) -> str:
 
 
 def _board(ctx: ApiContext) -> QueueBoard:
-    board: QueueBoard = ctx.extras["queue_board"]
-    return board
+    return started(ctx.queue_board, "the queue board")
 
 
 def _tickets(ctx: ApiContext) -> QueueTickets:
-    tickets: QueueTickets = ctx.extras["queue_tickets"]
-    return tickets
+    return started(ctx.queue_tickets, "the queue tickets")
 
 
 def _from_summary(event_id: str, summary: QueueSummary | None) -> dict[str, Any]:
@@ -120,23 +118,23 @@ async def current(ctx: ApiContext, event_id: str, user: Claims,
 async def join(call: Call[ApiContext]) -> QueueStatusOut:
     event_id = _event_id(call.path["event_id"])
     queue = await call.ctx.engine.queue(event_id)
-    status = await queue.join(call.user.user_id)
+    status = await queue.join(call.caller.user_id)
     board = _board(call.ctx)
     board.remember(event_id, status)
-    return _out(call.ctx, event_id, call.user, status, await board.summary(event_id))
+    return _out(call.ctx, event_id, call.caller, status, await board.summary(event_id))
 
 
-async def status(call: Call[ApiContext]) -> QueueStatusOut:
-    query: StatusQuery = call.query
-    return await current(call.ctx, _event_id(call.path["event_id"]), call.user, query.ticket)
+async def status(call: Call[ApiContext, None, StatusQuery]) -> QueueStatusOut:
+    return await current(call.ctx, _event_id(call.path["event_id"]), call.caller,
+                         call.query.ticket)
 
 
 async def leave(call: Call[ApiContext]) -> QueueStatusOut:
     event_id = _event_id(call.path["event_id"])
     queue = await call.ctx.engine.queue(event_id)
-    status = await queue.leave(call.user.user_id)
-    _board(call.ctx).forget(event_id, call.user.user_id)
-    return _out(call.ctx, event_id, call.user, status, None)
+    status = await queue.leave(call.caller.user_id)
+    _board(call.ctx).forget(event_id, call.caller.user_id)
+    return _out(call.ctx, event_id, call.caller, status, None)
 
 
 async def websocket_hint(call: Call[ApiContext]) -> Any:
@@ -206,13 +204,10 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
 
 
 async def start(ctx: ApiContext) -> None:
-    from engine.serve.hot_events import start_hot_event_watcher
-
     board = QueueBoard(ctx)
     await board.start()
-    ctx.extras["queue_board"] = board
+    ctx.queue_board = board
     ctx.closers.append(board.close)
-    await start_hot_event_watcher(ctx)
 
 
 ENDPOINTS = [

@@ -37,7 +37,7 @@ from api.compression import (
     gzip_bytes,
     respond,
 )
-from api.context import ApiContext
+from api.context import ApiContext, started
 from api.errors import NotFound
 from api.routing import Call, Endpoint
 from api.schemas import PathSchema, QuerySchema, Schema
@@ -310,24 +310,25 @@ class SeatMaps:
                     log.warning("seat map refresh of %s failed: %s", event_id, exc)
 
 
-async def _map_of(call: Call[ApiContext], event_id: UUID) -> _EventMap:
-    maps: SeatMaps = call.ctx.extras["seat_maps"]
+async def _map_of(call: Call[ApiContext, object, object, object],
+                  event_id: UUID) -> _EventMap:
+    maps = started(call.ctx.seat_maps, "the seat maps")
     try:
         return await maps.get(str(event_id))
     except StoreNotFound:
         raise NotFound(f"no event {event_id}") from None
 
 
-async def seat_map(call: Call[ApiContext]) -> Response:
-    path: EventPath = call.params
+async def seat_map(call: Call[ApiContext, None, SeatMapQuery, EventPath]) -> Response:
+    path = call.params
     found = await _map_of(call, path.event_id)
-    query: SeatMapQuery = call.query
+    query = call.query
     return respond(found.full if query.view == "full" else found.status,
                    call.request.headers, cache_control=LIVE_CACHE)
 
 
-async def seat_layout(call: Call[ApiContext]) -> Response:
-    path: LayoutPath = call.params
+async def seat_layout(call: Call[ApiContext, None, None, LayoutPath]) -> Response:
+    path = call.params
     found = await _map_of(call, path.event_id)
     if path.digest != found.layout.digest:
         raise NotFound(f"event {path.event_id} has no layout {path.digest}; its layout is at "
@@ -339,7 +340,7 @@ async def seat_layout(call: Call[ApiContext]) -> Response:
 async def start(ctx: ApiContext) -> None:
     maps = SeatMaps(ctx)
     await maps.start()
-    ctx.extras["seat_maps"] = maps
+    ctx.seat_maps = maps
     ctx.closers.append(maps.close)
 
 

@@ -88,7 +88,7 @@ def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-def require_admission(call: Call[ApiContext], event_id: str) -> Claims:
+def require_admission(call: Call[ApiContext, object], event_id: str) -> Claims:
     """The caller's event access token, checked: issued for this event and this user."""
     token = header(call.request, ACCESS_HEADER)
     if not token:
@@ -100,13 +100,13 @@ def require_admission(call: Call[ApiContext], event_id: str) -> Claims:
         code = "ACCESS_EXPIRED" if exc.code == "TOKEN_EXPIRED" else "ACCESS_INVALID"
         raise ApiError(f"the event access token is not valid: {exc}", status=403,
                        code=code) from None
-    if claims.user_id != call.user.user_id:
+    if claims.user_id != call.caller.user_id:
         raise ApiError("the event access token belongs to another user", status=403,
                        code="ACCESS_INVALID")
     return claims
 
 
-def idempotency_key(call: Call[ApiContext]) -> str:
+def idempotency_key(call: Call[ApiContext, object]) -> str:
     key = header(call.request, IDEMPOTENCY_HEADER)
     if key is None:  # a key no other request can have: this process's, numbered
         return f"auto:{_AUTO_KEYS}.{next(_auto_numbers)}"
@@ -117,12 +117,12 @@ def idempotency_key(call: Call[ApiContext]) -> str:
                        code="VALIDATION_FAILED") from None
 
 
-async def lock(call: Call[ApiContext]) -> Response:
-    body: LockIn = call.body
+async def lock(call: Call[ApiContext, LockIn]) -> Response:
+    body = call.body
     event_id = str(body.event_id)
     require_admission(call, event_id)
     key = idempotency_key(call)
-    user = call.user.user_id
+    user = call.caller.user_id
     seats = await call.ctx.engine.seats(event_id)
     view: HoldView
     if body.seat_ids is not None:

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.core.clock import Clock, SystemClock
 from engine.core.errors import (
     DomainError,
     HoldAlreadyConfirmed,
@@ -41,6 +42,8 @@ from engine.payments.errors import (
     GatewayUnknownOutcome,
 )
 from engine.payments.payment import Payment, PaymentStatus
+from engine.saga.errors import Kind, Refused
+from engine.saga.messages import emit_reservation_cancelled
 from engine.store import outbox_repo, payments_repo, reservations_repo, saga_repo
 from engine.store.errors import InvalidTransition
 from engine.store.payments_repo import PaymentRecord
@@ -83,21 +86,20 @@ class Seats(Protocol):
 SeatsFor = Callable[[str], Awaitable[Seats]]
 
 
-class SagaError(Exception):
-    """A request the saga refuses; `code` and `status` say how (the API maps them)."""
+class SagaError(Refused):
+    """A request the saga refuses; `code` and `kind` say how (the API maps them). One that
+    cannot be answered now is worth retrying in a couple of seconds."""
 
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+    def __init__(self, code: str, message: str, kind: Kind = Kind.CONFLICT) -> None:
+        super().__init__(code, message, kind,
+                         retry_after_s=2 if kind is Kind.UNAVAILABLE else None)
 
 
 class OutcomePending(SagaError):
     """The gateway's answer is unknown for now; the recovery worker will settle the saga."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("PAYMENT_OUTCOME_PENDING", message, 503)
+        super().__init__("PAYMENT_OUTCOME_PENDING", message, Kind.UNAVAILABLE)
 
 
 def hold_id_of(reservation: ReservationRecord) -> str:
@@ -107,13 +109,15 @@ def hold_id_of(reservation: ReservationRecord) -> str:
 class PurchaseSaga:
     """`lease_s`: how long a runner's claim on a saga lasts unless renewed (it is renewed every
     third of that while the runner lives). `answer_within_s`: how long a request waits for the
-    gateway or a shard before answering 503 (`OutcomePending`) while its saga goes on; None
-    waits for the end. `acquire_timeout_s`: how long a step waits for a database connection."""
+    gateway or a shard before answering `OutcomePending` while its saga goes on; None
+    waits for the end. `acquire_timeout_s`: how long a step waits for a database connection.
+    `clock` tells when a reservation's payment window has ended."""
 
     def __init__(self, pool: asyncpg.Pool, gateway: Gateway, seats_for: SeatsFor, *,
                  lease_s: float = 15.0, answer_within_s: float | None = None,
-                 acquire_timeout_s: float | None = None) -> None:
+                 acquire_timeout_s: float | None = None, clock: Clock | None = None) -> None:
         self._pool = pool
+        self._clock = clock or SystemClock()
         self._gateway = gateway
         self._seats_for = seats_for
         self._lease_s = lease_s
@@ -132,9 +136,9 @@ class PurchaseSaga:
         if payment is not None:  # committed with its saga: prepared already
             return payment
         if reservation.status != "PENDING":
-            raise SagaError("NOT_PAYABLE", f"the reservation is {reservation.status}", 409)
-        if reservation.expires_at <= datetime.now(UTC):
-            raise SagaError("RESERVATION_EXPIRED", "the reservation has expired", 409)
+            raise SagaError("NOT_PAYABLE", f"the reservation is {reservation.status}")
+        if reservation.expires_at <= self._now():
+            raise SagaError("RESERVATION_EXPIRED", "the reservation has expired")
         seats = await self._seats_for(str(reservation.event_id))
         try:
             view = await self._within_answer_time(
@@ -144,10 +148,10 @@ class PurchaseSaga:
         except HoldExtensionRefused:
             expires = reservation.expires_at
         except HOLD_GONE:
-            raise SagaError("HOLD_NOT_LIVE", "the seats are no longer held", 409) from None
+            raise SagaError("HOLD_NOT_LIVE", "the seats are no longer held") from None
         async with self._conn() as conn, conn.transaction():
             if not await reservations_repo.extend_pending(conn, reservation_id, expires):
-                raise SagaError("NOT_PAYABLE", "the reservation is no longer pending", 409)
+                raise SagaError("NOT_PAYABLE", "the reservation is no longer pending")
             payment = await payments_repo.prepare(
                 conn, reservation_id=reservation_id, user_id=user_id,
                 amount=reservation.total_amount)
@@ -165,9 +169,10 @@ class PurchaseSaga:
             reservation = await self._owned(conn, user_id, reservation_id)
             payment = await payments_repo.find_by_order(conn, order_id)
         if payment is None:
-            raise SagaError("NOT_PREPARED", "prepare the payment first", 409)
+            raise SagaError("NOT_PREPARED", "prepare the payment first")
         if amount != payment.amount:
-            raise SagaError("AMOUNT_MISMATCH", f"the amount must be {payment.amount}", 422)
+            raise SagaError("AMOUNT_MISMATCH", f"the amount must be {payment.amount}",
+                            Kind.INVALID)
         return await self._answer(self._confirm(reservation, payment, payment_key))
 
     async def _confirm(self, reservation: ReservationRecord, payment: PaymentRecord,
@@ -177,14 +182,14 @@ class PurchaseSaga:
             if saga.state == SagaState.PREPARED:
                 if payment.payment_key not in (None, payment_key):
                     raise SagaError("PAYMENT_KEY_MISMATCH",
-                                    "another payment key is already confirming this order", 409)
+                                    "another payment key is already confirming this order")
                 async with self._conn() as conn, conn.transaction():
                     await payments_repo.set_key(conn, order_id, payment_key)
                     saga = await self._move(conn, saga, SagaState.CONFIRMING, "confirm_requested",
                                             {"payment_key": payment_key})
             elif saga.data.get("payment_key") != payment_key:
                 raise SagaError("PAYMENT_KEY_MISMATCH",
-                                "this order was confirmed with another payment key", 409)
+                                "this order was confirmed with another payment key")
             saga = await self._run(saga, reservation)
         if saga.state in (SagaState.CONFIRMING, SagaState.APPROVED):
             raise OutcomePending("the payment's outcome is not known yet; it will be "
@@ -192,7 +197,7 @@ class PurchaseSaga:
         if saga.state == SagaState.FAILED:
             failure = saga.data.get("failure", {})
             raise SagaError(str(failure.get("code", "PAYMENT_FAILED")),
-                            str(failure.get("message", "the payment failed")), 409)
+                            str(failure.get("message", "the payment failed")))
         async with self._conn() as conn:
             return (await reservations_repo.get_reservation(conn, reservation.id),
                     await payments_repo.by_order(conn, order_id))
@@ -205,14 +210,24 @@ class PurchaseSaga:
         async with self._conn() as conn:
             reservation = await reservations_repo.get_reservation(conn, reservation_id)
             if user_id is not None and reservation.user_id != user_id:
-                raise SagaError("FORBIDDEN", "this reservation belongs to another user", 403)
+                raise SagaError("FORBIDDEN", "this reservation belongs to another user",
+                                Kind.FORBIDDEN)
             saga = await saga_repo.find_for_reservation(conn, reservation_id)
             if saga is None or reservation.status in ("CANCELLED", "FAILED", "EXPIRED"):
                 if reservation.status == "PENDING":
                     raise SagaError("NOT_PREPARED", "nothing was paid: cancel the reservation "
-                                    "(POST /api/v1/reservations/{id}/cancel)", 409)
+                                    "(POST /api/v1/reservations/{id}/cancel)")
                 return reservation, await payments_repo.find_by_order(conn, order_id)
         return await self._answer(self._cancel(reservation, reason))
+
+    async def refund(self, user_id: UUID | None, order_id: str, reason: str
+                     ) -> tuple[ReservationRecord, PaymentRecord]:
+        """`cancel`, for a reservation that was paid for: one without a payment is refused
+        (`NOT_PAID`)."""
+        reservation, payment = await self.cancel(user_id, order_id, reason)
+        if payment is None:
+            raise SagaError("NOT_PAID", "this reservation has no payment")
+        return reservation, payment
 
     async def _cancel(self, reservation: ReservationRecord, reason: str
                       ) -> tuple[ReservationRecord, PaymentRecord | None]:
@@ -230,7 +245,7 @@ class PurchaseSaga:
             elif saga.state not in (SagaState.REFUNDING, SagaState.COMPENSATING,
                                     SagaState.FAILED, SagaState.CANCELLED):  # ended meanwhile
                 raise SagaError("PAYMENT_IN_PROGRESS",
-                                "the payment is being confirmed; try again shortly", 409)
+                                "the payment is being confirmed; try again shortly")
             saga = await self._run(saga, reservation)
         if saga.state in (SagaState.REFUNDING, SagaState.COMPENSATING):
             raise OutcomePending("the refund is not settled yet; it will be shortly")
@@ -248,7 +263,7 @@ class PurchaseSaga:
                 async with self._conn() as conn:
                     reservation = await reservations_repo.get_reservation(conn, reservation_id)
                     if saga.state == SagaState.PREPARED:
-                        if reservation.expires_at > datetime.now(UTC):
+                        if reservation.expires_at > self._now():
                             await saga_repo.postpone(conn, saga.id, reservation.expires_at)
                             return saga.state
                         async with conn.transaction():
@@ -444,12 +459,8 @@ class PurchaseSaga:
                     payload={"reservation_id": order_id, "event_id": str(current.event_id),
                              "user_id": str(current.user_id), "code": failure.get("code"),
                              "refunded": refunded})
-            await outbox_repo.emit(
-                conn, "ReservationCancelled", aggregate_type="reservation",
-                aggregate_id=order_id,
-                payload={"reservation_id": order_id, "event_id": str(current.event_id),
-                         "user_id": str(current.user_id), "reason": failure.get("code"),
-                         "refunded": refunded})
+            await emit_reservation_cancelled(conn, current, reason=failure.get("code"),
+                                             refunded=refunded)
             return await self._move(conn, saga, SagaState.FAILED, "compensated",
                                     {"refunded": refunded}, finished=True)
 
@@ -462,12 +473,8 @@ class PurchaseSaga:
             current = await reservations_repo.get_reservation(conn, saga.reservation_id)
             if current.status != "CANCELLED":  # not already, by an attempt that died later
                 await reservations_repo.transition(conn, saga.reservation_id, "CANCELLED")
-                await outbox_repo.emit(
-                    conn, "ReservationCancelled", aggregate_type="reservation",
-                    aggregate_id=order_id,
-                    payload={"reservation_id": order_id, "event_id": str(current.event_id),
-                             "user_id": str(current.user_id), "reason": "refund",
-                             "refunded": refunded})
+                await emit_reservation_cancelled(conn, current, reason="refund",
+                                                 refunded=refunded)
         seats = await self._seats_for(str(reservation.event_id))
         with contextlib.suppress(*HOLD_GONE, SaleNotFound):
             await seats.cancel_sale(str(reservation.user_id), hold_id_of(reservation),
@@ -525,8 +532,12 @@ class PurchaseSaga:
                      reservation_id: UUID) -> ReservationRecord:
         reservation = await reservations_repo.get_reservation(conn, reservation_id)
         if reservation.user_id != user_id:
-            raise SagaError("FORBIDDEN", "this reservation belongs to another user", 403)
+            raise SagaError("FORBIDDEN", "this reservation belongs to another user",
+                                Kind.FORBIDDEN)
         return reservation
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.now(), UTC)
 
     def _conn(self) -> Any:
         """A pooled connection for one short piece of work (never across a call out)."""
@@ -542,9 +553,9 @@ class PurchaseSaga:
                                          lease_s=self._lease_s)
             if saga is None:
                 if await saga_repo.find_for_reservation(conn, reservation_id) is None:
-                    raise SagaError("NOT_PREPARED", "prepare the payment first", 409)
+                    raise SagaError("NOT_PREPARED", "prepare the payment first")
                 raise SagaError("IN_FLIGHT", "this order is being processed by another "
-                                "request", 409)
+                                "request")
         renewal = asyncio.get_running_loop().create_task(self._renew(saga.id, owner))
         try:
             yield saga
@@ -574,7 +585,7 @@ class PurchaseSaga:
 
     async def _answer(self, work: Coroutine[Any, Any, T]) -> T:
         """Runs a request's saga work; past `answer_within_s` the request gets `OutcomePending`
-        (503) while the work goes on, holding the saga's lease, until it ends."""
+        while the work goes on, holding the saga's lease, until it ends."""
         if self._answer_within_s is None:
             return await work
         task = asyncio.get_running_loop().create_task(work)
@@ -593,14 +604,14 @@ class PurchaseSaga:
             log.warning("a saga went on after its answer and failed: %r", task.exception())
 
     async def _within_answer_time(self, work: Awaitable[T], what: str) -> T:
-        """`work` (a call a request waits for), or 503 past `answer_within_s`."""
+        """`work` (a call a request waits for), or `UNAVAILABLE` past `answer_within_s`."""
         if self._answer_within_s is None:
             return await work
         try:
             return await asyncio.wait_for(work, self._answer_within_s)
         except TimeoutError:
             raise SagaError("UNAVAILABLE", f"{what} did not answer in time; retry shortly",
-                            503) from None
+                            Kind.UNAVAILABLE) from None
 
 
 async def _copy_payment(conn: asyncpg.Connection, order_id: str, payment: Payment) -> None:
@@ -623,5 +634,5 @@ def _reservation_id(order_id: str) -> UUID:
     try:
         return UUID(order_id)
     except (ValueError, TypeError):
-        raise SagaError("NOT_FOUND", f"no order {order_id!r}", 404) from None
+        raise SagaError("NOT_FOUND", f"no order {order_id!r}", Kind.NOT_FOUND) from None
 

@@ -1,11 +1,14 @@
 """The Serve deployment of every API service: one class, bound once per service with its
 own name, route prefix and replica count. `app_builder` is what a Serve config's
-`import_path` names (see `engine.serve.config`)."""
+`import_path` names (see `engine.serve.config`). A replica opens its context, lets its
+service's module start what its handlers need, then starts the engine's workers that run
+beside that service (`WORKERS`): the API never reaches into this package."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from ray import serve
@@ -17,6 +20,8 @@ from api.context import ApiContext
 from api.service import build_app
 from engine.serve.autoscaling import ADMITTED, WAITING, autoscaling_config, line_totals
 from engine.serve.context import open_context
+from engine.serve.hot_events import start_hot_event_watcher
+from engine.serve.payment_workers import start_payment_workers
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,13 @@ log = logging.getLogger(__name__)
 AUTOSCALED = {"queue": WAITING, "seats": ADMITTED}
 """The deployments that scale with the events' lines, and the line figure each follows: the
 Queue with the users waiting, the Reservation with the admitted users, who lock and reserve."""
+
+WORKERS: dict[str, Callable[[ApiContext], Awaitable[None]]] = {
+    "payments": start_payment_workers,  # the purchase saga (`ctx.saga`), its recovery, the outbox
+    "queue": start_hot_event_watcher,
+}
+"""What each service's replicas run beside their requests, started after the service's own
+`start`."""
 
 
 @serve.ingress()
@@ -39,6 +51,9 @@ class ServiceDeployment:
         start = getattr(self.module, "start", None)
         if start is not None:
             await start(self.ctx)
+        workers = WORKERS.get(service)
+        if workers is not None:
+            await workers(self.ctx)
 
     async def record_autoscaling_stats(self) -> dict[str, float]:
         """Serve asks each replica for these (autoscaling policies read them): the users in

@@ -38,11 +38,12 @@ async def open_context(settings: Settings, *, pool_size: int = 10) -> ApiContext
     await limiter.start()
     audit = AuditLog(pool)
     await audit.start()
-    ctx = ApiContext(settings=settings, tokens=tokens, db=pool, redis=redis,
-                     engine=RayEngine(settings, pool), audit=audit, limiter=limiter)
-    ctx.extras["queue_tickets"] = QueueTickets.derived_from(key.private_key.private_bytes(
+    tickets = QueueTickets.derived_from(key.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
+    ctx = ApiContext(settings=settings, tokens=tokens, db=pool, redis=redis,
+                     engine=RayEngine(settings, pool), audit=audit, limiter=limiter,
+                     queue_tickets=tickets)
 
     async def close() -> None:
         await limiter.close()

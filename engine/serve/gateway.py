@@ -18,18 +18,24 @@ from engine.store.errors import NotFound
 OPEN_STATUSES = ("upcoming", "on_sale", "sold_out", "closed")
 
 
+def shard_directory(settings: Settings, *, database_url: str,
+                    redis_url: str) -> ShardDirectory:
+    """The directory of the shards the settings describe, their stores at these URLs."""
+    return ShardDirectory(
+        settings.namespace,
+        lambda event_id, shard: ShardConfig.from_settings(
+            settings, event_id=event_id, shard=shard, database_url=database_url,
+            redis_url=redis_url),
+        shard_cpus=settings.shard_cpus,
+    )
+
+
 class RayEngine:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         assert settings.database_url and settings.redis_url
-        database_url, redis_url = settings.database_url, settings.redis_url
         self._pool = pool
-        self.directory = ShardDirectory(
-            settings.namespace,
-            lambda event_id, shard: ShardConfig.from_settings(
-                settings, event_id=event_id, shard=shard, database_url=database_url,
-                redis_url=redis_url),
-            shard_cpus=settings.shard_cpus,
-        )
+        self.directory = shard_directory(settings, database_url=settings.database_url,
+                                         redis_url=settings.redis_url)
         self._seats: dict[str, EventSeats] = {}
         self._queues: dict[str, EventQueue] = {}
         self._opening: dict[str, asyncio.Task[None]] = {}

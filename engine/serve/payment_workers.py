@@ -2,7 +2,8 @@
 breaker, the saga's recovery worker, the outbox relay and the outbox consumers. Every replica
 runs them; leases (sagas), SKIP LOCKED (outbox) and a consumer group (stream) keep them from
 doing the same work twice. The breaker's state is published to Redis so the
-Reservation service can refuse new reservations fast while the gateway is down."""
+Reservation service can refuse new reservations fast while the gateway is down
+(`engine.payments.breaker_report`)."""
 
 from __future__ import annotations
 
@@ -15,29 +16,18 @@ from typing import Any
 
 from api.cache import CatalogCache
 from api.context import ApiContext
-from engine.payments.breaker import BreakerState, CircuitBreaker
+from engine.payments.breaker import CircuitBreaker
+from engine.payments.breaker_report import report_breaker
 from engine.payments.toss import TossPaymentsClient
 from engine.saga import outbox
 from engine.saga.purchase import PurchaseSaga
-from engine.store.redis_client import REDIS_ERRORS, RedisClient
+from engine.store.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
 RECOVER_EVERY_S = 2.0
 RELAY_EVERY_S = 0.2
 _TROUBLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError)
-
-
-def breaker_key(namespace: str) -> str:
-    return f"{namespace}:gateway:breaker"
-
-
-async def gateway_refusing(redis: RedisClient, namespace: str) -> bool:
-    """Whether a Payment replica reported its breaker open in the last few seconds."""
-    try:
-        return bool(await redis.exists(breaker_key(namespace)))
-    except REDIS_ERRORS:
-        return False
 
 
 async def start_payment_workers(ctx: ApiContext) -> None:
@@ -56,8 +46,7 @@ async def start_payment_workers(ctx: ApiContext) -> None:
     saga = PurchaseSaga(ctx.db, client, ctx.engine.seats, lease_s=settings.saga_lease_s,
                         answer_within_s=settings.payment_answer_s,
                         acquire_timeout_s=settings.db_acquire_timeout_s)
-    ctx.extras["saga"] = saga
-    ctx.extras["breaker"] = breaker
+    ctx.saga = saga
     cache = CatalogCache(ctx.redis, namespace=settings.namespace,
                          ttl_s=settings.event_cache_ttl_s)
     consumer = f"payments-{uuid.uuid4().hex[:10]}"
@@ -69,7 +58,7 @@ async def start_payment_workers(ctx: ApiContext) -> None:
             ctx.redis, ns, "figures", consumer, outbox.figures_handler(ctx.db))),
         _every(0.0, "cache invalidation", lambda: outbox.consume_once(
             ctx.redis, ns, "catalog-cache", consumer, outbox.cache_handler(cache.invalidate))),
-        _every(1.0, "breaker report", lambda: _report_breaker(ctx.redis, ns, breaker)),
+        _every(1.0, "breaker report", lambda: report_breaker(ctx.redis, ns, breaker)),
     ]
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(body) for body in loops]
@@ -84,12 +73,6 @@ async def start_payment_workers(ctx: ApiContext) -> None:
         await client.aclose()
 
     ctx.closers.append(close)
-
-
-async def _report_breaker(redis: RedisClient, namespace: str,
-                          breaker: CircuitBreaker) -> None:
-    if breaker.state is BreakerState.OPEN:
-        await redis.set(breaker_key(namespace), "open", ex=3)
 
 
 async def _every(interval_s: float, name: str, run: Callable[[], Awaitable[Any]]) -> None:

@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from api.errors import from_refusal
 from engine.actors.config import ShardConfig
 from engine.actors.services import SeatShardService
 from engine.audit.command import run_audit
@@ -44,6 +45,11 @@ config = shard_tests.config
 services = shard_tests.services
 
 SECRET = "test_sk_saga"
+
+
+def http_status(refusal: SagaError) -> int:
+    """The status the API answers the refusal with."""
+    return from_refusal(refusal).status
 
 
 class Crash(BaseException):
@@ -154,11 +160,12 @@ async def test_bad_input_changes_nothing(world: World) -> None:
     key, amount = await world.pay(user, rid)
     with pytest.raises(SagaError) as wrong_amount:
         await world.saga.confirm(UUID(user), str(rid), key, amount - 1)
-    assert (wrong_amount.value.code, wrong_amount.value.status) == ("AMOUNT_MISMATCH", 422)
+    assert (wrong_amount.value.code, http_status(wrong_amount.value)) == ("AMOUNT_MISMATCH",
+                                                                          422)
     stranger = UUID(int=7)
     with pytest.raises(SagaError) as not_yours:
         await world.saga.confirm(stranger, str(rid), key, amount)
-    assert not_yours.value.status in (403, 404)
+    assert http_status(not_yours.value) in (403, 404)
     assert await world.states(rid) == ("PENDING", "READY", "PREPARED")
     await world.audit_clean()
 
@@ -332,7 +339,7 @@ async def test_a_duplicate_confirm_in_flight_is_refused(world: World) -> None:
     await asyncio.sleep(0.1)
     with pytest.raises(SagaError) as dup:
         await world.saga.confirm(UUID(user), str(rid), key, amount)
-    assert (dup.value.code, dup.value.status) == ("IN_FLIGHT", 409)
+    assert (dup.value.code, http_status(dup.value)) == ("IN_FLIGHT", 409)
     assert (await first)[0].status == "CONFIRMED"
     await world.audit_clean()
 
@@ -418,7 +425,7 @@ async def test_a_saga_another_runner_holds_is_in_flight_until_its_lease_lapses(
         assert await saga_repo.claim(conn, rid, owner=uuid.uuid4(), lease_s=600) is not None
     with pytest.raises(SagaError) as busy:
         await world.saga.confirm(UUID(user), str(rid), key, amount)
-    assert (busy.value.code, busy.value.status) == ("IN_FLIGHT", 409)
+    assert (busy.value.code, http_status(busy.value)) == ("IN_FLIGHT", 409)
     assert await world.saga.resume(rid) is None
     async with world.pool.acquire() as conn:  # that replica died: its lease runs out
         assert [s.reservation_id for s in await saga_repo.due(conn)].count(rid) == 0
@@ -463,7 +470,7 @@ async def test_a_slow_gateway_gets_a_503_and_the_purchase_goes_on(world: World) 
     world.server.gateway.add_fault(Fault("confirm", "latency", order_id=str(rid), delay_s=0.4))
     with pytest.raises(OutcomePending) as pending:
         await saga.confirm(UUID(user), str(rid), key, amount)
-    assert pending.value.status == 503
+    assert http_status(pending.value) == 503
     with pytest.raises(SagaError) as again:  # the purchase is still running: not twice
         await saga.confirm(UUID(user), str(rid), key, amount)
     assert again.value.code in ("IN_FLIGHT", "PAYMENT_OUTCOME_PENDING")
@@ -487,7 +494,7 @@ async def test_a_shard_that_does_not_answer_gets_a_503_not_a_hang(world: World) 
     user, rid, _ = await world.reserve("A-1-1")
     with pytest.raises(SagaError) as unavailable:
         await saga.prepare(UUID(user), rid)
-    assert unavailable.value.status == 503
+    assert http_status(unavailable.value) == 503
     async with world.pool.acquire() as conn:
         assert await saga_repo.find_for_reservation(conn, rid) is None  # nothing recorded
     await world.pay(user, rid)  # the shard is back: preparing again works
