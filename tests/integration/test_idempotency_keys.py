@@ -65,7 +65,7 @@ async def test_a_refusal_that_only_says_not_now_is_not_kept(database: str,
     call: Any = SimpleNamespace(
         ctx=SimpleNamespace(db=pool, settings=Settings()), body={"orderId": "o"},
         request=SimpleNamespace(headers={"idempotency-key": "k"}),
-        user=SimpleNamespace(user_id=user))
+        caller=SimpleNamespace(user_id=user))
     answers: list[Any] = [Conflict("busy", code="IN_FLIGHT"),
                           PrepareIn(reservation_id=uuid.UUID(int=1)),
                           Conflict("too late", code="NOT_PAYABLE")]
