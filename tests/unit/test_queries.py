@@ -88,7 +88,7 @@ def test_a_call_names_every_parameter_and_no_other() -> None:
 
 
 def test_a_missing_query_is_an_error() -> None:
-    with pytest.raises(QueryError, match="test.sql has no query 'get_evnet'"):
+    with pytest.raises(QueryError, match=r"test\.sql has no query 'get_evnet'"):
         queries().get_evnet  # noqa: B018
 
 
