@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -43,6 +43,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+"""What runs a query: a connection, or a pool (on any of its connections)."""
 _CALL = {ROWS: "fetch", ROW: "fetchrow", VALUE: "fetchval", EXECUTE: "execute",
          MANY: "executemany"}
 
@@ -64,26 +66,26 @@ class Query:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_names", frozenset(self.params))
 
-    async def fetch(self, conn: asyncpg.Connection, **params: Any) -> list[asyncpg.Record]:
+    async def fetch(self, conn: Connection, **params: Any) -> list[asyncpg.Record]:
         self._expect(ROWS)
         rows: list[asyncpg.Record] = await conn.fetch(self.sql, *self.args(params))
         return rows
 
-    async def fetchrow(self, conn: asyncpg.Connection, **params: Any) -> asyncpg.Record | None:
+    async def fetchrow(self, conn: Connection, **params: Any) -> asyncpg.Record | None:
         self._expect(ROW)
         return await conn.fetchrow(self.sql, *self.args(params))
 
-    async def fetchval(self, conn: asyncpg.Connection, **params: Any) -> Any:
+    async def fetchval(self, conn: Connection, **params: Any) -> Any:
         self._expect(VALUE)
         return await conn.fetchval(self.sql, *self.args(params))
 
-    async def execute(self, conn: asyncpg.Connection, **params: Any) -> str:
+    async def execute(self, conn: Connection, **params: Any) -> str:
         """The status asyncpg returns (`UPDATE 1`, ...)."""
         self._expect(EXECUTE)
         status: str = await conn.execute(self.sql, *self.args(params))
         return status
 
-    async def executemany(self, conn: asyncpg.Connection,
+    async def executemany(self, conn: Connection,
                           rows: Iterable[Mapping[str, Any]]) -> None:
         self._expect(MANY)
         await conn.executemany(self.sql, [self.args(row) for row in rows])

@@ -3,7 +3,8 @@ what it refuses. Every `.sql` file the code loads parses."""
 
 from __future__ import annotations
 
-from importlib.resources import files
+import pathlib
+import tomllib
 from typing import Any
 
 import pytest
@@ -152,9 +153,10 @@ async def test_a_query_runs_only_with_the_call_its_kind_names() -> None:
         await q.insert_seat.execute(Recorder(), event_id=1, seat_id="A-1-1")
 
 
-SQL_FILES = [
-    ("engine.store", "reservations.sql"),
-]
+ROOT = pathlib.Path(__file__).parents[2]
+SQL_FILES = sorted(
+    (".".join(path.parent.parent.relative_to(ROOT).parts), path.name)
+    for top in ("engine", "api", "benchmarks") for path in (ROOT / top).rglob("sql/*.sql"))
 
 
 @pytest.mark.parametrize(("package", "filename"), SQL_FILES)
@@ -164,8 +166,10 @@ def test_every_sql_file_of_the_code_loads(package: str, filename: str) -> None:
     assert all(isinstance(query, Query) and query.sql for query in loaded)
 
 
-def test_the_list_of_sql_files_is_complete() -> None:
-    shipped = {(package, entry.name) for package in {p for p, _ in SQL_FILES}
-               for entry in files(package).joinpath("sql").iterdir()
-               if entry.name.endswith(".sql")}
-    assert shipped <= set(SQL_FILES)
+def test_every_sql_and_lua_file_is_shipped_with_the_package() -> None:
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]
+    assert len(SQL_FILES) >= 10
+    for package, _ in SQL_FILES:
+        assert "sql/*.sql" in package_data.get(package, []), package
+    assert "*.lua" in package_data["engine.store"]
