@@ -16,13 +16,10 @@ from uuid import UUID
 
 import asyncpg
 
-log = logging.getLogger(__name__)
+from engine.store.queries import load_queries
 
-_INSERT = """
-INSERT INTO audit_log (at, user_id, ip, action, outcome, status_code, details)
-SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                     $6::int[], $7::jsonb[])
-"""
+log = logging.getLogger(__name__)
+SQL = load_queries("api", "audit_log.sql")
 
 
 @dataclass(frozen=True)
@@ -60,15 +57,13 @@ class AuditLog:
             return 0
         batch = list(self._pending)
         self._pending.clear()
-        columns: list[list[Any]] = [[], [], [], [], [], [], []]
-        for e in batch:
-            user = _uuid(e.user_id)
-            for column, value in zip(columns, (e.at, user, e.ip, e.action, e.outcome,
-                                               e.status_code, json.dumps(e.details)),
-                                     strict=True):
-                column.append(value)
         try:
-            await self._pool.execute(_INSERT, *columns)
+            await SQL.insert_entries.execute(
+                self._pool, at=[e.at for e in batch], user_id=[_uuid(e.user_id) for e in batch],
+                ip=[e.ip for e in batch], action=[e.action for e in batch],
+                outcome=[e.outcome for e in batch],
+                status_code=[e.status_code for e in batch],
+                details=[json.dumps(e.details) for e in batch])
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("audit log write failed, %d entries kept for later: %s", len(batch),
                         exc)

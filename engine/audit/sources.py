@@ -13,28 +13,10 @@ from engine.audit.rebuild import rebuild_seat_shard, shard_view
 from engine.core.inventory import HoldPolicy
 from engine.store import events_repo
 from engine.store.journal import Recovered, ShardJournal
+from engine.store.queries import load_queries
 from engine.store.redis_client import RedisClient
 
-_SEAT_ITEMS = """
-SELECT i.reservation_id, i.seat_id, i.shard, i.hold_id, r.status
-FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id
-WHERE i.event_id = $1 AND i.active AND i.seat_id IS NOT NULL
-ORDER BY i.id
-"""
-# What the partial unique index on active seat items forbids, asked without relying on it.
-_DUPLICATE_SEATS = """
-SELECT seat_id, array_agg(reservation_id ORDER BY id) AS reservation_ids
-FROM reservation_items
-WHERE event_id = $1 AND active AND seat_id IS NOT NULL
-GROUP BY seat_id HAVING count(*) > 1
-"""
-_RESERVATIONS = "SELECT id, status, total_amount FROM reservations WHERE event_id = $1"
-_PAYMENTS = """
-SELECT p.id, p.reservation_id, p.amount, p.status, p.balance_amount
-FROM payments p JOIN reservations r ON r.id = p.reservation_id
-WHERE r.event_id = $1
-ORDER BY p.created_at, p.id
-"""
+SQL = load_queries("engine.audit", "sources.sql")
 _RECOVER_ATTEMPTS = 5
 
 
@@ -55,10 +37,10 @@ async def read_input(
         await read_shard(conn, redis, namespace, event_id, k, policy, event.plan_generation)
         for k in range(event.shard_count)
     ]
-    items = await conn.fetch(_SEAT_ITEMS, event_id)
-    duplicates = await conn.fetch(_DUPLICATE_SEATS, event_id)
-    reservations = await conn.fetch(_RESERVATIONS, event_id)
-    payments = await conn.fetch(_PAYMENTS, event_id)
+    items = await SQL.seat_items.fetch(conn, event_id=event_id)
+    duplicates = await SQL.duplicate_seats.fetch(conn, event_id=event_id)
+    reservations = await SQL.reservations.fetch(conn, event_id=event_id)
+    payments = await SQL.payments.fetch(conn, event_id=event_id)
     return AuditInput(
         event_id=str(event.id),
         title=event.title,

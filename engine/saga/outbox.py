@@ -14,9 +14,11 @@ import asyncpg
 from redis.exceptions import ResponseError
 
 from engine.store import outbox_repo
+from engine.store.queries import load_queries
 from engine.store.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
+SQL = load_queries("engine.saga", "figures.sql")
 
 Replies = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
@@ -74,11 +76,15 @@ async def consume_once(redis: RedisClient, namespace: str, group: str, consumer:
     return handled
 
 
-FIGURES = {
+COUNTERS = ("reservations_created", "payments_completed", "payments_failed",
+            "reservations_cancelled", "revenue", "refunded")
+FIGURES: dict[str, tuple[str | None, tuple[str, str] | None]] = {
+    # event type: (the counter it adds one to, (the payload's amount, the sum it adds to))
     "ReservationCreated": ("reservations_created", None),
-    "PaymentCompleted": ("payments_completed", "amount"),
+    "PaymentCompleted": ("payments_completed", ("amount", "revenue")),
     "PaymentFailed": ("payments_failed", None),
-    "ReservationCancelled": ("reservations_cancelled", "refunded"),
+    "ReservationCancelled": ("reservations_cancelled", ("refunded", "refunded")),
+    "TicketSoldOut": (None, None),  # stamps sold_out_at
 }
 
 
@@ -87,33 +93,17 @@ def figures_handler(pool: asyncpg.Pool) -> Handler:
 
     async def handle(outbox_id: int, event_type: str, payload: dict[str, Any]) -> None:
         event_id = payload.get("event_id")
-        if event_id is None:
+        if event_id is None or event_type not in FIGURES:
             return
-        if event_type == "TicketSoldOut":
-            amount = 0
-            columns, values = "sold_out_at, revenue", "now(), $3"
-            change = "sold_out_at = coalesce(event_figures.sold_out_at, now())"
-        else:
-            column, money = FIGURES.get(event_type, (None, None))
-            if column is None:
-                return
-            amount = int(payload.get(money) or 0) if money else 0
-            money_column = "revenue" if event_type == "PaymentCompleted" else "refunded"
-            columns, values = f"{column}, {money_column}", "1, $3"
-            change = (f"{column} = event_figures.{column} + 1, "
-                      f"{money_column} = event_figures.{money_column} + $3")
+        counter, money = FIGURES[event_type]
+        counts = dict.fromkeys(COUNTERS, 0)
+        if counter is not None:
+            counts[counter] = 1
+        if money is not None:
+            counts[money[1]] = int(payload.get(money[0]) or 0)
         async with pool.acquire() as conn:
-            await conn.execute(
-                f"""
-                WITH fresh AS (
-                    INSERT INTO consumed_events (consumer, outbox_id) VALUES ('figures', $1)
-                    ON CONFLICT DO NOTHING RETURNING outbox_id
-                )
-                INSERT INTO event_figures (event_id, {columns})
-                SELECT $2::uuid, {values} FROM fresh
-                ON CONFLICT (event_id) DO UPDATE SET {change}, updated_at = now()
-                """,  # noqa: S608 - fixed column names
-                outbox_id, event_id, amount)
+            await SQL.count_once.execute(conn, outbox_id=outbox_id, event_id=event_id,
+                                         sold_out=event_type == "TicketSoldOut", **counts)
 
     return handle
 

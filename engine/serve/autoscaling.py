@@ -17,9 +17,11 @@ from typing import Any, Protocol
 from engine.actors.config import queue_summary_key
 from engine.core.waiting_room import QueueSummary
 from engine.store.journal import unpack
+from engine.store.queries import load_queries
 
 WAITING = "waiting_users"
 ADMITTED = "active_users"
+SQL = load_queries("engine.serve", "autoscaling.sql")
 
 
 class Context(Protocol):
@@ -114,8 +116,7 @@ async def line_totals(db: Any, redis: Any, namespace: str) -> dict[str, float]:
     the queue shards publish to Redis: what a Queue or Reservation replica reports to Serve
     through `record_autoscaling_stats`."""
     async with db.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT id FROM events WHERE status IN ('upcoming', 'on_sale', 'sold_out')")
+        rows = await SQL.lines_open.fetch(conn)
     waiting = active = 0
     for summary in await line_summaries(redis, namespace, [str(r["id"]) for r in rows]):
         if summary is not None:

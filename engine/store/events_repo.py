@@ -10,7 +10,10 @@ import asyncpg
 
 from engine.core.venue import Row, Seat, Section, TicketType, Venue, plan_shards
 from engine.store.errors import Conflict, NotFound
+from engine.store.queries import load_queries
 from engine.store.records import EVENT_STATUSES, EventRecord, NewEvent, SaleSettings
+
+SQL = load_queries("engine.store", "events.sql")
 
 _SEAT_COLUMNS = (
     "event_id", "seat_id", "section_id", "row_label", "row_ordinal", "number", "seat_ordinal",
@@ -21,21 +24,6 @@ _SETTINGS_COLUMNS = (
     "per_user_limit", "admission_rate", "active_cap", "heartbeat_timeout_s", "session_ttl_s",
 )
 
-_INSERT_EVENT = """
-INSERT INTO events (
-    slug, title, description, category, venue_name, venue_focal_x, venue_focal_y,
-    starts_at, ends_at, sale_opens_at, sale_closes_at, status,
-    hold_ttl_s, hold_extension_s, hold_max_extensions, hold_max_lifetime_s, per_user_limit,
-    admission_rate, active_cap, heartbeat_timeout_s, session_ttl_s,
-    shard_count, seat_count, ga_quantity, queue_seed_hash, queue_seed
-) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-    $21, $22, $23, $24, $25, $26
-)
-RETURNING *
-"""
-
-
 async def create_event(conn: asyncpg.Connection, new: NewEvent, venue: Venue) -> EventRecord:
     if new.status not in EVENT_STATUSES:
         raise ValueError(f"unknown event status {new.status!r}")
@@ -45,17 +33,19 @@ async def create_event(conn: asyncpg.Connection, new: NewEvent, venue: Venue) ->
     s = new.settings
     async with conn.transaction():
         try:
-            row = await conn.fetchrow(
-                _INSERT_EVENT,
-                new.slug, new.title, new.description, new.category, new.venue_name,
-                venue.focal_x, venue.focal_y, new.starts_at, new.ends_at, new.sale_opens_at,
-                new.sale_closes_at, new.status,
-                *(getattr(s, name) for name in _SETTINGS_COLUMNS),
-                new.shard_count, venue.seat_count, venue.ga_quantity, new.queue_seed_hash,
-                new.queue_seed,
+            row = await SQL.insert_event.fetchrow(
+                conn, slug=new.slug, title=new.title, description=new.description,
+                category=new.category, venue_name=new.venue_name, venue_focal_x=venue.focal_x,
+                venue_focal_y=venue.focal_y, starts_at=new.starts_at, ends_at=new.ends_at,
+                sale_opens_at=new.sale_opens_at, sale_closes_at=new.sale_closes_at,
+                status=new.status, **{name: getattr(s, name) for name in _SETTINGS_COLUMNS},
+                shard_count=new.shard_count, seat_count=venue.seat_count,
+                ga_quantity=venue.ga_quantity, queue_seed_hash=new.queue_seed_hash,
+                queue_seed=new.queue_seed,
             )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"an event with slug {new.slug!r} exists") from exc
+        assert row is not None
         event_id = row["id"]
         await conn.copy_records_to_table(
             "event_sections",
@@ -102,36 +92,26 @@ async def get_event(conn: asyncpg.Connection, event_id: UUID) -> EventRecord:
 
 
 async def find_event(conn: asyncpg.Connection, event_id: UUID) -> EventRecord | None:
-    row = await conn.fetchrow("SELECT * FROM events WHERE id = $1", event_id)
+    row = await SQL.get_event.fetchrow(conn, id=event_id)
     return None if row is None else _event(row)
 
 
 async def find_event_by_slug(conn: asyncpg.Connection, slug: str) -> EventRecord | None:
-    row = await conn.fetchrow("SELECT * FROM events WHERE slug = $1", slug)
+    row = await SQL.get_event_by_slug.fetchrow(conn, slug=slug)
     return None if row is None else _event(row)
 
 
 async def set_event_status(conn: asyncpg.Connection, event_id: UUID, status: str) -> None:
     if status not in EVENT_STATUSES:
         raise ValueError(f"unknown event status {status!r}")
-    result = await conn.execute(
-        "UPDATE events SET status = $2, updated_at = now(), version = version + 1 WHERE id = $1",
-        event_id, status,
-    )
+    result = await SQL.set_status.execute(conn, id=event_id, status=status)
     if result == "UPDATE 0":
         raise NotFound(f"no event {event_id}")
 
 
 async def shard_plan(conn: asyncpg.Connection, event_id: UUID) -> dict[str, int]:
     """Section ids and ticket type ids of the event, each mapped to its shard."""
-    rows = await conn.fetch(
-        """
-        SELECT section_id AS unit, shard FROM event_sections WHERE event_id = $1
-        UNION ALL
-        SELECT ticket_type_id, shard FROM ticket_types WHERE event_id = $1
-        """,
-        event_id,
-    )
+    rows = await SQL.shard_plan.fetch(conn, event_id=event_id)
     if not rows:
         await get_event(conn, event_id)
     return {row["unit"]: row["shard"] for row in rows}
@@ -142,31 +122,15 @@ async def load_venue(
 ) -> Venue:
     """The venue as stored, or the part of it that `shard` owns (`Venue.subset` of it)."""
     async with conn.transaction():
-        event = await conn.fetchrow(
-            "SELECT venue_name, venue_focal_x, venue_focal_y, shard_count FROM events "
-            "WHERE id = $1",
-            event_id,
-        )
+        event = await SQL.venue_of.fetchrow(conn, id=event_id)
         if event is None:
             raise NotFound(f"no event {event_id}")
         if shard is not None and not 0 <= shard < event["shard_count"]:
             raise NotFound(f"event {event_id} has no shard {shard}")
-        sections = await conn.fetch(
-            "SELECT section_id, name FROM event_sections WHERE event_id = $1 "
-            "AND ($2::int IS NULL OR shard = $2) ORDER BY ordinal",
-            event_id, shard,
-        )
-        seats = await conn.fetch(
-            "SELECT seat_id, section_id, row_label, row_ordinal, number, grade, price, x, y "
-            "FROM seats WHERE event_id = $1 AND section_id = ANY($2::text[]) "
-            "ORDER BY seat_ordinal",
-            event_id, [s["section_id"] for s in sections],
-        )
-        types = await conn.fetch(
-            "SELECT ticket_type_id, name, grade, price, quantity FROM ticket_types "
-            "WHERE event_id = $1 AND ($2::int IS NULL OR shard = $2) ORDER BY ordinal",
-            event_id, shard,
-        )
+        sections = await SQL.sections_of.fetch(conn, event_id=event_id, shard=shard)
+        seats = await SQL.seats_of.fetch(
+            conn, event_id=event_id, section_ids=[s["section_id"] for s in sections])
+        types = await SQL.ticket_types_of.fetch(conn, event_id=event_id, shard=shard)
     return Venue(
         name=event["venue_name"],
         sections=_sections(sections, seats),
@@ -241,11 +205,7 @@ async def lock_for_replan(conn: asyncpg.Connection, event_id: UUID, *,
     """The event, row-locked until the transaction ends, if its seat plan may still change:
     it is upcoming, its sale opens at least `lead_s` from now, and it has never had a
     reservation. Raises NotReplannable otherwise (NotFound if there is no such event)."""
-    row = await conn.fetchrow(
-        "SELECT *, sale_opens_at - now() >= make_interval(secs => $2) AS far_enough, "
-        "EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = events.id) AS reserved "
-        "FROM events WHERE id = $1 FOR UPDATE",
-        event_id, lead_s)
+    row = await SQL.lock_for_replan.fetchrow(conn, id=event_id, lead_s=lead_s)
     if row is None:
         raise NotFound(f"no event {event_id}")
     if row["status"] != "upcoming":
@@ -262,16 +222,12 @@ async def write_seat_plan(conn: asyncpg.Connection, event: EventRecord, venue: V
     """Splits the venue over `shard_count` seat shards as the next plan generation. Call it
     in the transaction of `lock_for_replan`."""
     plan = plan_shards(venue, shard_count)
-    await conn.executemany(
-        "UPDATE event_sections SET shard = $3 WHERE event_id = $1 AND section_id = $2",
-        [(event.id, s.id, plan[s.id]) for s in venue.sections])
-    await conn.executemany(
-        "UPDATE ticket_types SET shard = $3 WHERE event_id = $1 AND ticket_type_id = $2",
-        [(event.id, t.id, plan[t.id]) for t in venue.ticket_types])
-    row = await conn.fetchrow(
-        "UPDATE events SET shard_count = $2, plan_generation = plan_generation + 1, "
-        "version = version + 1, updated_at = now() WHERE id = $1 RETURNING *",
-        event.id, shard_count)
+    await SQL.set_section_shard.executemany(conn, [
+        {"event_id": event.id, "section_id": s.id, "shard": plan[s.id]} for s in venue.sections])
+    await SQL.set_ticket_type_shard.executemany(conn, [
+        {"event_id": event.id, "ticket_type_id": t.id, "shard": plan[t.id]}
+        for t in venue.ticket_types])
+    row = await SQL.next_plan.fetchrow(conn, id=event.id, shard_count=shard_count)
     return _event(row)
 
 
@@ -279,10 +235,5 @@ async def upcoming_lines(conn: asyncpg.Connection, *, lead_s: float
                          ) -> list[tuple[EventRecord, int]]:
     """Events whose sale opens at least `lead_s` from now, with the number of units
     (sections and ticket types) their seats can be split by."""
-    rows = await conn.fetch(
-        "SELECT e.*, (SELECT count(*) FROM event_sections s WHERE s.event_id = e.id) "
-        "+ (SELECT count(*) FROM ticket_types t WHERE t.event_id = e.id) AS units "
-        "FROM events e WHERE e.status = 'upcoming' "
-        "AND e.sale_opens_at - now() >= make_interval(secs => $1)",
-        lead_s)
+    rows = await SQL.upcoming_lines.fetch(conn, lead_s=lead_s)
     return [(_event(r), int(r["units"])) for r in rows]

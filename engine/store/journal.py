@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any, cast
 
 import msgpack
@@ -22,30 +23,8 @@ from redis.exceptions import NoScriptError, ResponseError
 from engine.core.command_wire import encode, entry_time_and_commands, journal_entry
 from engine.store.redis_client import RedisClient
 
-_WRITE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
-local i = 2
-while i <= #ARGV do
-  if ARGV[i] == 'a' then
-    redis.call('XADD', KEYS[2], ARGV[i + 1], 'd', ARGV[i + 2])
-    if ARGV[i + 3] ~= '' then
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[i + 4], '*', 'd', ARGV[i + 3])
-    end
-    i = i + 5
-  elseif ARGV[i] == 's' then
-    redis.call('SET', KEYS[4], ARGV[i + 2])
-    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[i + 1])
-    i = i + 3
-  else
-    return redis.error_reply('unknown journal operation ' .. ARGV[i])
-  end
-end
-return 1
-"""
-"""Checks the writer's epoch (KEYS[1]), then runs the operations in ARGV[2:] in order: an
-append `a, <entry id>, <entry>, <events or ''>, <events maxlen>` adds the entry to the journal
-(KEYS[2]) and the events to the events stream (KEYS[3]); a snapshot `s, <first id kept>,
-<snapshot>` writes KEYS[4] and trims the journal before the id."""
+_WRITE = files("engine.store").joinpath("journal_write.lua").read_text(encoding="utf-8")
+"""The write script (`journal_write.lua`): an epoch check, then appends and snapshots."""
 
 
 def _sha1(source: str) -> str:

@@ -9,15 +9,11 @@ from importlib.resources import files
 
 import asyncpg
 
+from engine.store.queries import load_queries
+
 LOCK_KEY = 0x7469_6B65_7469  # "tiketi"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-_CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)
-"""
+SQL = load_queries("engine.store", "migrate.sql")
 
 
 def migrations() -> list[tuple[str, str]]:
@@ -46,17 +42,12 @@ async def _apply(conn: asyncpg.Connection) -> list[str]:
     applied: list[str] = []
     for version, sql in migrations():
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-            await conn.execute(_CREATE_TABLE)
-            done = await conn.fetchval(
-                "SELECT true FROM schema_migrations WHERE version = $1", version
-            )
-            if done:
+            await SQL.lock.execute(conn, key=LOCK_KEY)
+            await SQL.create_table.execute(conn)
+            if await SQL.is_applied.fetchval(conn, version=version):
                 continue
             await conn.execute(sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())", version
-            )
+            await SQL.record.execute(conn, version=version)
             applied.append(version)
     return applied
 

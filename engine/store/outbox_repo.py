@@ -10,6 +10,10 @@ from typing import Any
 
 import asyncpg
 
+from engine.store.queries import load_queries
+
+SQL = load_queries("engine.store", "outbox.sql")
+
 EVENT_TYPES = ("ReservationCreated", "PaymentCompleted", "PaymentFailed",
                "ReservationCancelled", "TicketSoldOut")
 
@@ -36,30 +40,22 @@ async def emit(conn: asyncpg.Connection, event_type: str, *, aggregate_type: str
                aggregate_id: str, payload: dict[str, Any]) -> int:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    return int(await conn.fetchval(
-        """
-        INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
-        VALUES ($1, $2, $3, $4::jsonb) RETURNING id
-        """, aggregate_type, aggregate_id, event_type, json.dumps(payload, default=str)))
+    return int(await SQL.emit.fetchval(
+        conn, aggregate_type=aggregate_type, aggregate_id=aggregate_id, event_type=event_type,
+        payload=json.dumps(payload, default=str)))
 
 
 async def claim(conn: asyncpg.Connection, *, limit: int = 500) -> list[OutboxEvent]:
     """Unpublished events, oldest first, locked for this transaction (other relays skip
     them). Call inside a transaction and `mark_published` before it commits."""
-    rows = await conn.fetch(
-        """
-        SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
-        FOR UPDATE SKIP LOCKED
-        """, limit)
+    rows = await SQL.claim.fetch(conn, limit=limit)
     return [_event(r) for r in rows]
 
 
 async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
-    await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                       ids)
+    await SQL.mark_published.execute(conn, ids=ids)
 
 
 async def events_of(conn: asyncpg.Connection, aggregate_id: str) -> list[OutboxEvent]:
-    rows = await conn.fetch("SELECT * FROM outbox WHERE aggregate_id = $1 ORDER BY id",
-                            aggregate_id)
+    rows = await SQL.events_of.fetch(conn, aggregate_id=aggregate_id)
     return [_event(r) for r in rows]

@@ -11,6 +11,9 @@ from uuid import UUID
 import asyncpg
 
 from engine.store.errors import NotFound
+from engine.store.queries import load_queries
+
+SQL = load_queries("engine.store", "payments.sql")
 
 REFUNDED_STATUSES = ("CANCELED",)
 
@@ -47,13 +50,8 @@ def _record(row: Any) -> PaymentRecord:
 async def prepare(conn: asyncpg.Connection, *, reservation_id: UUID, user_id: UUID,
                   amount: int) -> PaymentRecord:
     """The reservation's payment, READY, created once (the order id is the reservation id)."""
-    row = await conn.fetchrow(
-        """
-        INSERT INTO payments (reservation_id, user_id, order_id, amount)
-        VALUES ($1, $2, $3, $4)
-        ON CONFLICT (order_id) DO NOTHING
-        RETURNING *
-        """, reservation_id, user_id, str(reservation_id), amount)
+    row = await SQL.prepare.fetchrow(conn, reservation_id=reservation_id, user_id=user_id,
+                                     order_id=str(reservation_id), amount=amount)
     if row is None:
         return await by_order(conn, str(reservation_id))
     return _record(row)
@@ -67,12 +65,12 @@ async def by_order(conn: asyncpg.Connection, order_id: str) -> PaymentRecord:
 
 
 async def find_by_order(conn: asyncpg.Connection, order_id: str) -> PaymentRecord | None:
-    row = await conn.fetchrow("SELECT * FROM payments WHERE order_id = $1", order_id)
+    row = await SQL.by_order.fetchrow(conn, order_id=order_id)
     return None if row is None else _record(row)
 
 
 async def get(conn: asyncpg.Connection, payment_id: UUID) -> PaymentRecord:
-    row = await conn.fetchrow("SELECT * FROM payments WHERE id = $1", payment_id)
+    row = await SQL.get.fetchrow(conn, id=payment_id)
     if row is None:
         raise NotFound(f"no payment {payment_id}")
     return _record(row)
@@ -80,12 +78,7 @@ async def get(conn: asyncpg.Connection, payment_id: UUID) -> PaymentRecord:
 
 async def set_key(conn: asyncpg.Connection, order_id: str, payment_key: str) -> PaymentRecord:
     """Records the payment key the buyer's checkout produced, moving READY to IN_PROGRESS."""
-    row = await conn.fetchrow(
-        """
-        UPDATE payments SET payment_key = $2, updated_at = now(),
-            status = CASE WHEN status = 'READY' THEN 'IN_PROGRESS' ELSE status END
-        WHERE order_id = $1 RETURNING *
-        """, order_id, payment_key)
+    row = await SQL.set_key.fetchrow(conn, order_id=order_id, payment_key=payment_key)
     if row is None:
         raise NotFound(f"no payment for order {order_id}")
     return _record(row)
@@ -96,14 +89,10 @@ async def record_gateway(conn: asyncpg.Connection, order_id: str, *, status: str
                          approved_at: datetime | None, balance_amount: int | None,
                          cancel_amount: int, raw: dict[str, Any]) -> PaymentRecord:
     """Copies the gateway's view of the payment (DONE, CANCELED, ...)."""
-    row = await conn.fetchrow(
-        """
-        UPDATE payments SET status = $2, payment_key = coalesce($3, payment_key),
-            method = coalesce($4, method), approved_at = coalesce($5, approved_at),
-            balance_amount = $6, cancel_amount = $7, raw = $8::jsonb, updated_at = now()
-        WHERE order_id = $1 RETURNING *
-        """, order_id, status, payment_key, method, approved_at, balance_amount,
-        cancel_amount, json.dumps(raw, default=str))
+    row = await SQL.record_gateway.fetchrow(
+        conn, order_id=order_id, status=status, payment_key=payment_key, method=method,
+        approved_at=approved_at, balance_amount=balance_amount, cancel_amount=cancel_amount,
+        raw=json.dumps(raw, default=str))
     if row is None:
         raise NotFound(f"no payment for order {order_id}")
     return _record(row)
@@ -111,12 +100,8 @@ async def record_gateway(conn: asyncpg.Connection, order_id: str, *, status: str
 
 async def record_failure(conn: asyncpg.Connection, order_id: str, *, status: str, code: str,
                          message: str) -> PaymentRecord:
-    row = await conn.fetchrow(
-        """
-        UPDATE payments SET status = $2, failure_code = $3, failure_message = $4,
-            updated_at = now()
-        WHERE order_id = $1 RETURNING *
-        """, order_id, status, code, message[:1000])
+    row = await SQL.record_failure.fetchrow(conn, order_id=order_id, status=status, code=code,
+                                            message=message[:1000])
     if row is None:
         raise NotFound(f"no payment for order {order_id}")
     return _record(row)
@@ -125,10 +110,8 @@ async def record_failure(conn: asyncpg.Connection, order_id: str, *, status: str
 async def log(conn: asyncpg.Connection, *, order_id: str, kind: str,
               request: dict[str, Any] | None, response: dict[str, Any] | None,
               http_status: int | None, payment_id: UUID | None = None) -> None:
-    await conn.execute(
-        """
-        INSERT INTO payment_logs (payment_id, order_id, kind, request, response, http_status)
-        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)
-        """, payment_id, order_id, kind,
-        None if request is None else json.dumps(request, default=str),
-        None if response is None else json.dumps(response, default=str), http_status)
+    await SQL.log.execute(
+        conn, payment_id=payment_id, order_id=order_id, kind=kind,
+        request=None if request is None else json.dumps(request, default=str),
+        response=None if response is None else json.dumps(response, default=str),
+        http_status=http_status)

@@ -7,11 +7,10 @@ from datetime import datetime
 from uuid import UUID
 
 from engine.core.inventory import HoldPolicy
+from engine.core.reservation import ReservationStatus
 from engine.core.waiting_room import QueuePolicy
 
 EVENT_STATUSES = ("draft", "upcoming", "on_sale", "sold_out", "closed", "cancelled")
-RESERVATION_STATUSES = ("PENDING", "CONFIRMED", "CANCELLED", "FAILED", "EXPIRED")
-ACTIVE_RESERVATION_STATUSES = ("PENDING", "CONFIRMED")
 USER_ROLES = ("user", "admin")
 
 
@@ -117,7 +116,7 @@ class ReservationRecord:
     id: UUID
     user_id: UUID
     event_id: UUID
-    status: str
+    status: ReservationStatus
     total_amount: int
     currency: str
     idempotency_key: str | None

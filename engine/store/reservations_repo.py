@@ -12,33 +12,14 @@ from uuid import UUID
 import asyncpg
 
 from engine.core.inventory import ConfirmedSale
+from engine.core.reservation import ACTIVE, ReservationStatus, moves_into
 from engine.store import outbox_repo
 from engine.store.errors import Conflict, InvalidTransition, NotFound, SeatAlreadyReserved
-from engine.store.records import (
-    ACTIVE_RESERVATION_STATUSES,
-    RESERVATION_STATUSES,
-    ItemSpec,
-    ReservationItem,
-    ReservationRecord,
-)
+from engine.store.queries import load_queries
+from engine.store.records import ItemSpec, ReservationItem, ReservationRecord
 
 ACTIVE_SEAT_INDEX = "reservation_items_active_seat_key"
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "PENDING": frozenset({"CONFIRMED", "FAILED", "CANCELLED", "EXPIRED"}),
-    "CONFIRMED": frozenset({"CANCELLED"}),
-}
-
-_INSERT_RESERVATION = """
-INSERT INTO reservations (user_id, event_id, total_amount, idempotency_key, expires_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *
-"""
-_INSERT_ITEM = """
-INSERT INTO reservation_items
-    (reservation_id, event_id, shard, hold_id, seat_id, ticket_type_id, quantity, price)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-"""
+SQL = load_queries("engine.store", "reservations.sql")
 
 
 def _check_items(items: Sequence[ItemSpec]) -> list[str]:
@@ -76,22 +57,22 @@ async def create_pending(
                 return existing
         try:
             async with conn.transaction():
-                row = await conn.fetchrow(
-                    _INSERT_RESERVATION, user_id, event_id, total, idempotency_key, expires_at
+                row = await SQL.insert_reservation.fetchrow(
+                    conn, user_id=user_id, event_id=event_id, total_amount=total,
+                    idempotency_key=idempotency_key, expires_at=expires_at,
                 )
                 if row is None:
                     assert idempotency_key is not None
                     existing = await _find_by_key(conn, user_id, idempotency_key)
                     assert existing is not None
                     return existing
-                await conn.executemany(
-                    _INSERT_ITEM,
-                    [
-                        (row["id"], event_id, i.shard, i.hold_id, i.seat_id, i.ticket_type_id,
-                         i.quantity, i.price)
-                        for i in items
-                    ],
-                )
+                await SQL.insert_item.executemany(conn, [
+                    {"reservation_id": row["id"], "event_id": event_id, "shard": i.shard,
+                     "hold_id": i.hold_id, "seat_id": i.seat_id,
+                     "ticket_type_id": i.ticket_type_id, "quantity": i.quantity,
+                     "price": i.price}
+                    for i in items
+                ])
                 await outbox_repo.emit(
                     conn, "ReservationCreated", aggregate_type="reservation",
                     aggregate_id=str(row["id"]),
@@ -101,11 +82,7 @@ async def create_pending(
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != ACTIVE_SEAT_INDEX:
                 raise Conflict(str(exc)) from exc
-            taken = await conn.fetch(
-                "SELECT seat_id FROM reservation_items WHERE event_id = $1 AND active "
-                "AND seat_id = ANY($2::text[]) ORDER BY seat_id",
-                event_id, seat_ids,
-            )
+            taken = await SQL.reserved_seats.fetch(conn, event_id=event_id, seat_ids=seat_ids)
             raise SeatAlreadyReserved([r["seat_id"] for r in taken] or sorted(seat_ids)) from exc
         except asyncpg.ForeignKeyViolationError as exc:
             raise NotFound(f"unknown user, event, seat or ticket type: {exc}") from exc
@@ -115,15 +92,12 @@ async def create_pending(
 async def _find_by_key(
     conn: asyncpg.Connection, user_id: UUID, idempotency_key: str
 ) -> ReservationRecord | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM reservations WHERE user_id = $1 AND idempotency_key = $2",
-        user_id, idempotency_key,
-    )
+    row = await SQL.find_by_key.fetchrow(conn, user_id=user_id, idempotency_key=idempotency_key)
     return None if row is None else await _with_items(conn, row)
 
 
 async def get_reservation(conn: asyncpg.Connection, reservation_id: UUID) -> ReservationRecord:
-    row = await conn.fetchrow("SELECT * FROM reservations WHERE id = $1", reservation_id)
+    row = await SQL.get_reservation.fetchrow(conn, id=reservation_id)
     if row is None:
         raise NotFound(f"no reservation {reservation_id}")
     return await _with_items(conn, row)
@@ -135,36 +109,26 @@ async def transition(
     """Moves the reservation to `to_status`; its items stay active only while it is PENDING
     or CONFIRMED. The same status again changes nothing. Runs in the caller's transaction,
     or in one of its own."""
-    if to_status not in RESERVATION_STATUSES:
-        raise ValueError(f"unknown reservation status {to_status!r}")
-    allowed_from = [s for s, targets in TRANSITIONS.items() if to_status in targets]
+    try:
+        to = ReservationStatus(to_status)
+    except ValueError:
+        raise ValueError(f"unknown reservation status {to_status!r}") from None
     async with contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction():
-        row = await conn.fetchrow(
-            """
-            UPDATE reservations SET status = $2, updated_at = now(),
-                confirmed_at = CASE WHEN $3 THEN now() ELSE confirmed_at END,
-                cancelled_at = CASE WHEN $4 THEN now() ELSE cancelled_at END
-            WHERE id = $1 AND status = ANY($5::text[])
-            RETURNING *
-            """,
-            reservation_id, to_status, to_status == "CONFIRMED", to_status == "CANCELLED",
-            allowed_from,
+        row = await SQL.move.fetchrow(
+            conn, id=reservation_id, status=to, confirmed=to is ReservationStatus.CONFIRMED,
+            cancelled=to is ReservationStatus.CANCELLED, from_statuses=list(moves_into(to)),
         )
         if row is None:  # not there, already there, or not allowed from where it is
-            row = await conn.fetchrow(
-                "SELECT * FROM reservations WHERE id = $1 FOR UPDATE", reservation_id
-            )
+            row = await SQL.lock_reservation.fetchrow(conn, id=reservation_id)
             if row is None:
                 raise NotFound(f"no reservation {reservation_id}")
-            if row["status"] == to_status:
+            if row["status"] == to:
                 return await _with_items(conn, row)
             raise InvalidTransition(
-                f"reservation {reservation_id} cannot go from {row['status']} to {to_status}"
+                f"reservation {reservation_id} cannot go from {row['status']} to {to}"
             )
-        items = await conn.fetch(
-            "UPDATE reservation_items SET active = $2 WHERE reservation_id = $1 RETURNING *",
-            reservation_id, to_status in ACTIVE_RESERVATION_STATUSES,
-        )
+        items = await SQL.set_items_active.fetch(
+            conn, reservation_id=reservation_id, active=to in ACTIVE)
         return _record_of(row, sorted(items, key=lambda i: i["id"]))
 
 
@@ -173,29 +137,17 @@ async def extend_pending(
 ) -> bool:
     """Moves a PENDING reservation's expiry to `expires_at` if that is later, locking its row
     for the caller's transaction; False if the reservation is not PENDING."""
-    return bool(await conn.fetchval(
-        "UPDATE reservations SET expires_at = greatest(expires_at, $2) "
-        "WHERE id = $1 AND status = 'PENDING' RETURNING true",
-        reservation_id, expires_at,
-    ))
+    return bool(await SQL.extend_pending.fetchval(conn, id=reservation_id, expires_at=expires_at))
 
 
 async def shard_sales(
     conn: asyncpg.Connection, *, event_id: UUID, shard: int
 ) -> tuple[list[ConfirmedSale], set[str]]:
     """The confirmed sales of a shard grouped by hold, and the hold ids of all its active items."""
-    rows = await conn.fetch(
-        """
-        SELECT i.hold_id, i.seat_id, i.ticket_type_id, i.quantity, r.user_id, r.status
-        FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id
-        WHERE i.event_id = $1 AND i.shard = $2 AND i.active
-        ORDER BY i.id
-        """,
-        event_id, shard,
-    )
+    rows = await SQL.shard_items.fetch(conn, event_id=event_id, shard=shard)
     sales: dict[str, tuple[str, list[str], dict[str, int]]] = {}
     for r in rows:
-        if r["status"] != "CONFIRMED":
+        if r["status"] != ReservationStatus.CONFIRMED:
             continue
         _, seats, ga = sales.setdefault(r["hold_id"], (str(r["user_id"]), [], {}))
         if r["seat_id"] is not None:
@@ -210,9 +162,7 @@ async def shard_sales(
 
 
 async def _with_items(conn: asyncpg.Connection, row: Any) -> ReservationRecord:
-    items = await conn.fetch(
-        "SELECT * FROM reservation_items WHERE reservation_id = $1 ORDER BY id", row["id"]
-    )
+    items = await SQL.items_of.fetch(conn, reservation_ids=[row["id"]])
     return _record_of(row, items)
 
 
@@ -221,7 +171,7 @@ def _record_of(row: Any, items: Sequence[Any]) -> ReservationRecord:
         id=row["id"],
         user_id=row["user_id"],
         event_id=row["event_id"],
-        status=row["status"],
+        status=ReservationStatus(row["status"]),
         total_amount=row["total_amount"],
         currency=row["currency"],
         idempotency_key=row["idempotency_key"],
@@ -254,28 +204,14 @@ async def list_reservations(
     page_size: int = 20,
 ) -> tuple[list[ReservationRecord], int]:
     """Reservations matching the filters, newest first, one page, with the total count."""
-    where: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if user_id is not None:
-        where.append(f"user_id = {arg(user_id)}")
-    if event_id is not None:
-        where.append(f"event_id = {arg(event_id)}")
-    if statuses:
-        where.append(f"status = ANY({arg(list(statuses))}::text[])")
-    if created_from is not None:
-        where.append(f"created_at >= {arg(created_from)}")
-    if created_to is not None:
-        where.append(f"created_at < {arg(created_to)}")
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    total = await conn.fetchval(f"SELECT count(*) FROM reservations {clause}", *args)
-    rows = await conn.fetch(
-        f"SELECT * FROM reservations {clause} ORDER BY created_at DESC, id DESC "
-        f"LIMIT {arg(page_size)} OFFSET {arg((page - 1) * page_size)}",
-        *args,
+    rows = await SQL.list_reservations.fetch(
+        conn, user_id=user_id, event_id=event_id, statuses=list(statuses),
+        created_from=created_from, created_to=created_to, limit=page_size,
+        offset=(page - 1) * page_size,
     )
-    return [await _with_items(conn, r) for r in rows], int(total)
+    page_rows = [r for r in rows if r["id"] is not None]
+    items: dict[UUID, list[Any]] = {r["id"]: [] for r in page_rows}
+    if items:
+        for item in await SQL.items_of.fetch(conn, reservation_ids=list(items)):
+            items[item["reservation_id"]].append(item)
+    return [_record_of(r, items[r["id"]]) for r in page_rows], int(rows[0]["total"])

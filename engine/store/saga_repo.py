@@ -18,6 +18,9 @@ from uuid import UUID
 import asyncpg
 
 from engine.store.errors import Conflict, NotFound
+from engine.store.queries import load_queries
+
+SQL = load_queries("engine.store", "saga.sql")
 
 
 class SagaMoved(Conflict):
@@ -50,19 +53,9 @@ async def start(conn: asyncpg.Connection, *, kind: str, reservation_id: UUID, st
                 data: dict[str, Any], next_attempt_at: datetime | None = None) -> SagaRecord:
     """The reservation's saga of `kind`, created in `state` unless it exists; the recovery
     worker first looks at it at `next_attempt_at` (default: now)."""
-    row = await conn.fetchrow(
-        """
-        WITH started AS (
-            INSERT INTO sagas (kind, reservation_id, state, data, next_attempt_at)
-            VALUES ($1, $2, $3, $4::jsonb, coalesce($5, now()))
-            ON CONFLICT (reservation_id) WHERE kind = 'purchase' DO NOTHING
-            RETURNING *
-        ), logged AS (
-            INSERT INTO saga_log (saga_id, reservation_id, step, status, data)
-            SELECT id, reservation_id, 'start', state, $4::jsonb FROM started
-        )
-        SELECT * FROM started
-        """, kind, reservation_id, state, json.dumps(data), next_attempt_at)
+    row = await SQL.start.fetchrow(
+        conn, kind=kind, reservation_id=reservation_id, state=state, data=json.dumps(data),
+        next_attempt_at=next_attempt_at)
     if row is None:
         return await for_reservation(conn, reservation_id)
     return _record(row)
@@ -77,8 +70,7 @@ async def for_reservation(conn: asyncpg.Connection, reservation_id: UUID) -> Sag
 
 async def find_for_reservation(conn: asyncpg.Connection, reservation_id: UUID
                                ) -> SagaRecord | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM sagas WHERE reservation_id = $1 AND kind = 'purchase'", reservation_id)
+    row = await SQL.for_reservation.fetchrow(conn, reservation_id=reservation_id)
     return None if row is None else _record(row)
 
 
@@ -87,20 +79,9 @@ async def advance(conn: asyncpg.Connection, saga: SagaRecord, state: str, step: 
     """Moves the saga from `saga.state` to `state`, logging `step`; `data` is merged into the
     saga's data. Raises `SagaMoved` if the saga is no longer in `saga.state`."""
     merged = {**saga.data, **(data or {})}
-    row = await conn.fetchrow(
-        """
-        WITH moved AS (
-            UPDATE sagas SET state = $2, data = $3::jsonb, updated_at = now(), attempts = 0,
-                next_attempt_at = now(),
-                finished_at = CASE WHEN $4 THEN now() ELSE NULL END
-            WHERE id = $1 AND state = $5 RETURNING *
-        ), logged AS (
-            INSERT INTO saga_log (saga_id, reservation_id, step, status, data)
-            SELECT id, reservation_id, $6, state, $7::jsonb FROM moved
-        )
-        SELECT * FROM moved
-        """, saga.id, state, json.dumps(merged, default=str), finished, saga.state, step,
-        json.dumps(data or {}, default=str))
+    row = await SQL.advance.fetchrow(
+        conn, id=saga.id, state=state, data=json.dumps(merged, default=str), finished=finished,
+        from_state=saga.state, step=step, step_data=json.dumps(data or {}, default=str))
     if row is None:
         raise SagaMoved(f"saga {saga.id} is no longer {saga.state}")
     return _record(row)
@@ -109,29 +90,18 @@ async def advance(conn: asyncpg.Connection, saga: SagaRecord, state: str, step: 
 async def note_failure(conn: asyncpg.Connection, saga: SagaRecord, step: str, error: str,
                        retry_in_s: float) -> None:
     """A step that could not finish: logged, and the next attempt put off."""
-    await conn.execute(
-        """
-        UPDATE sagas SET attempts = attempts + 1, updated_at = now(),
-            next_attempt_at = now() + make_interval(secs => $2)
-        WHERE id = $1
-        """, saga.id, retry_in_s)
+    await SQL.put_off.execute(conn, id=saga.id, retry_in_s=retry_in_s)
     await _log(conn, saga.id, saga.reservation_id, step, "retry", {"error": error[:500]})
 
 
 async def due(conn: asyncpg.Connection, *, limit: int = 100) -> list[SagaRecord]:
     """Unfinished sagas whose next attempt is due and that no runner holds, oldest first."""
-    rows = await conn.fetch(
-        """
-        SELECT * FROM sagas WHERE finished_at IS NULL AND next_attempt_at <= now()
-            AND (lease_until IS NULL OR lease_until <= now())
-        ORDER BY next_attempt_at LIMIT $1
-        """, limit)
+    rows = await SQL.due.fetch(conn, limit=limit)
     return [_record(r) for r in rows]
 
 
 async def steps(conn: asyncpg.Connection, saga_id: UUID) -> list[tuple[str, str]]:
-    rows = await conn.fetch(
-        "SELECT step, status FROM saga_log WHERE saga_id = $1 ORDER BY id", saga_id)
+    rows = await SQL.steps.fetch(conn, saga_id=saga_id)
     return [(r["step"], r["status"]) for r in rows]
 
 
@@ -139,40 +109,27 @@ async def claim(conn: asyncpg.Connection, reservation_id: UUID, *, owner: UUID,
                 lease_s: float) -> SagaRecord | None:
     """The reservation's saga, its lease now held by `owner` for `lease_s`; None if another
     runner holds it (or there is no saga)."""
-    row = await conn.fetchrow(
-        """
-        UPDATE sagas SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
-        WHERE reservation_id = $1 AND kind = 'purchase'
-            AND (lease_until IS NULL OR lease_until <= now() OR lease_owner = $2)
-        RETURNING *
-        """, reservation_id, owner, lease_s)
+    row = await SQL.claim.fetchrow(conn, reservation_id=reservation_id, owner=owner,
+                                   lease_s=lease_s)
     return None if row is None else _record(row)
 
 
 async def renew(conn: asyncpg.Connection, saga_id: UUID, *, owner: UUID,
                 lease_s: float) -> bool:
     """Extends `owner`'s lease; False if it is no longer theirs."""
-    return bool(await conn.fetchval(
-        """
-        UPDATE sagas SET lease_until = now() + make_interval(secs => $3)
-        WHERE id = $1 AND lease_owner = $2 RETURNING true
-        """, saga_id, owner, lease_s))
+    return bool(await SQL.renew.fetchval(conn, id=saga_id, owner=owner, lease_s=lease_s))
 
 
 async def release(conn: asyncpg.Connection, saga_id: UUID, *, owner: UUID) -> None:
-    await conn.execute(
-        "UPDATE sagas SET lease_owner = NULL, lease_until = NULL "
-        "WHERE id = $1 AND lease_owner = $2", saga_id, owner)
+    await SQL.release.execute(conn, id=saga_id, owner=owner)
 
 
 async def postpone(conn: asyncpg.Connection, saga_id: UUID, until: datetime) -> None:
     """Puts the next attempt off until `until` (a payment window still open)."""
-    await conn.execute("UPDATE sagas SET next_attempt_at = $2 WHERE id = $1", saga_id, until)
+    await SQL.postpone.execute(conn, id=saga_id, until=until)
 
 
 async def _log(conn: asyncpg.Connection, saga_id: UUID, reservation_id: UUID, step: str,
                status: str, data: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO saga_log (saga_id, reservation_id, step, status, data) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb)",
-        saga_id, reservation_id, step, status, json.dumps(data, default=str))
+    await SQL.log.execute(conn, saga_id=saga_id, reservation_id=reservation_id, step=step,
+                          status=status, data=json.dumps(data, default=str))

@@ -9,6 +9,10 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.store.queries import load_queries
+
+SQL = load_queries("engine.store", "tokens.sql")
+
 
 class Rotation(Enum):
     ROTATED = "rotated"
@@ -21,10 +25,8 @@ async def store_refresh(
     conn: asyncpg.Connection, *, jti: UUID, user_id: UUID, family_id: UUID,
     expires_at: datetime,
 ) -> None:
-    await conn.execute(
-        "INSERT INTO refresh_tokens (jti, user_id, family_id, expires_at) VALUES ($1, $2, $3, $4)",
-        jti, user_id, family_id, expires_at,
-    )
+    await SQL.store.execute(conn, jti=jti, user_id=user_id, family_id=family_id,
+                            expires_at=expires_at)
 
 
 async def rotate_refresh(
@@ -33,31 +35,21 @@ async def rotate_refresh(
     """Spends `jti` and stores its successor, in one transaction. Returns what happened and
     the family id (None if the token is unknown)."""
     async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens "
-            "WHERE jti = $1 FOR UPDATE",
-            jti,
-        )
+        row = await SQL.lock_token.fetchrow(conn, jti=jti)
         if row is None:
             return Rotation.UNKNOWN, None
         family = row["family_id"]
         if row["used_at"] is not None or row["revoked_at"] is not None:
             await revoke_family(conn, family)
             return Rotation.REUSED, family
-        if row["expires_at"] <= await conn.fetchval("SELECT now()"):
+        if row["expires_at"] <= row["now"]:
             return Rotation.EXPIRED, family
-        await conn.execute(
-            "UPDATE refresh_tokens SET used_at = now(), replaced_by = $2 WHERE jti = $1",
-            jti, new_jti,
-        )
+        await SQL.spend.execute(conn, jti=jti, replaced_by=new_jti)
         await store_refresh(conn, jti=new_jti, user_id=row["user_id"], family_id=family,
                             expires_at=new_expires_at)
         return Rotation.ROTATED, family
 
 
 async def revoke_family(conn: asyncpg.Connection, family_id: UUID) -> int:
-    result = await conn.execute(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
-        family_id,
-    )
+    result = await SQL.revoke_family.execute(conn, family_id=family_id)
     return int(result.split()[-1])

@@ -124,3 +124,44 @@ async def test_ticket_sold_out_invalidates_the_catalogue_cache(
         sold_out_at = await conn.fetchval(
             "SELECT sold_out_at FROM event_figures WHERE event_id = $1", event.id)
     assert sold_out_at is not None
+
+
+async def test_the_figures_count_every_kind_of_event_once(
+        pool: asyncpg.Pool, make_event: Callable[..., Any]) -> None:
+    event = await make_event()
+    handle = outbox.figures_handler(pool)
+    ids = iter(range(-1, -100, -1))  # outbox ids of their own: no relay runs here
+
+    async def deliver(event_type: str, times: int = 1, **payload: Any) -> None:
+        outbox_id = next(ids)
+        for _ in range(times):
+            await handle(outbox_id, event_type, {"event_id": str(event.id), **payload})
+
+    async def figures() -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM event_figures WHERE event_id = $1",
+                                      event.id)
+        return {} if row is None else dict(row)
+
+    await handle(next(ids), "ReservationCreated", {})  # no event: nothing to count
+    await deliver("SomethingElse")
+    assert await figures() == {}
+    await deliver("ReservationCreated", times=2, amount=7)
+    await deliver("PaymentCompleted", times=3, amount=9_000)
+    await deliver("PaymentFailed", amount=5)
+    await deliver("ReservationCancelled", refunded=4_000)
+    await deliver("ReservationCancelled")
+    counted = await figures()
+    assert {k: counted[k] for k in outbox.COUNTERS} == {
+        "reservations_created": 1, "payments_completed": 1, "payments_failed": 1,
+        "reservations_cancelled": 2, "revenue": 9_000, "refunded": 4_000}
+    assert counted["sold_out_at"] is None
+
+    await deliver("TicketSoldOut", times=2)
+    first = (await figures())["sold_out_at"]
+    await deliver("TicketSoldOut")
+    assert first is not None and (await figures())["sold_out_at"] == first
+    assert {k: (await figures())[k] for k in outbox.COUNTERS} == {
+        k: counted[k] for k in outbox.COUNTERS}
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM consumed_events WHERE outbox_id < 0")

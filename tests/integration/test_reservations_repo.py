@@ -170,6 +170,45 @@ async def test_shard_sales(
     assert active == {"h5"}
 
 
+async def test_list_reservations_filters_pages_and_loads_items_in_one_query(
+    conn: asyncpg.Connection, user: UserRecord, event: EventRecord
+) -> None:
+    rival = await other_user(conn)
+    mine = [await reserve(conn, user, event, seat(f"A-1-{n}", f"h{n}"), ga("GA", n, f"h{n}"))
+            for n in (1, 2, 3)]
+    theirs = await reserve(conn, rival, event, seat("B-1-1", "r1"))
+    mine[0] = await reservations_repo.transition(conn, mine[0].id, "CONFIRMED")
+    mine[1] = await reservations_repo.transition(conn, mine[1].id, "CANCELLED")
+    newest_first = sorted(mine, key=lambda r: (r.created_at, r.id), reverse=True)
+
+    queries: list[str] = []
+    with conn.query_logger(lambda record: queries.append(record.query)):
+        rows, total = await reservations_repo.list_reservations(conn, user_id=user.id)
+        await asyncio.sleep(0)  # the logger hears of a query just after it ends
+    assert (rows, total) == (newest_first, 3)
+    assert len(queries) == 2  # the page, then the items of all its reservations
+
+    every, total = await reservations_repo.list_reservations(conn, event_id=event.id)
+    assert total == 4 and theirs in every
+    rows, total = await reservations_repo.list_reservations(
+        conn, user_id=user.id, statuses=["PENDING", "CONFIRMED"])
+    assert (rows, total) == ([r for r in newest_first if r is not mine[1]], 2)
+    second, total = await reservations_repo.list_reservations(
+        conn, event_id=event.id, page=2, page_size=3)
+    first, _ = await reservations_repo.list_reservations(
+        conn, event_id=event.id, page=1, page_size=3)
+    assert (len(first), len(second), total) == (3, 1, 4)
+    assert {r.id for r in first + second} == {r.id for r in every}
+    assert await reservations_repo.list_reservations(
+        conn, event_id=event.id, page=3, page_size=3) == ([], 4)
+    created = mine[0].created_at
+    assert (await reservations_repo.list_reservations(
+        conn, user_id=user.id, created_from=created))[1] == 3
+    assert await reservations_repo.list_reservations(
+        conn, user_id=user.id, created_to=created) == ([], 0)
+    assert await reservations_repo.list_reservations(conn, user_id=uuid.uuid4()) == ([], 0)
+
+
 async def test_concurrent_reservations_of_a_seat_sell_it_once(
     database: str, small_venue: Venue, new_event: Callable[..., NewEvent]
 ) -> None:
