@@ -77,12 +77,9 @@ class EventSeats(SeatRouter):
         self.shards = shards
 
 
-async def call(handle: Handle, cmd: tuple[Any, ...]) -> Any:
-    """One command to a shard in the wire form; returns its outcome (value or DomainError)."""
-    return (await call_batch(handle, (cmd,)))[0]
-
-
 async def call_batch(handle: Handle, cmds: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Commands to one shard in one Ray call, bypassing the coalescing (the benchmarks' raw
+    actor path); returns their outcomes (values or DomainErrors)."""
     # Waiting on the ref's concurrent future costs less than awaiting the ObjectRef itself.
     ref = handle.execute_packed.remote(encode_commands(cmds))
     return decode_outcomes(await asyncio.wrap_future(ref.future()))

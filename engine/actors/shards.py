@@ -21,7 +21,6 @@ from engine.actors.config import ShardConfig
 from engine.actors.link import LinkServer, new_token
 from engine.actors.services import QueueShardService, SeatShardService
 from engine.actors.wire import decode_commands, encode_outcomes
-from engine.core.commands import Command
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +95,9 @@ class _Shard:
         await self._ready()
         return self._info
 
-    async def execute(self, cmd: Command) -> Any:
-        await self._ready()
-        return (await self._service.submit([cmd]))[0]
-
-    async def execute_batch(self, cmds: Sequence[Command]) -> list[Any]:
-        await self._ready()
-        return await self._service.submit(cmds)
-
     async def execute_packed(self, payload: bytes) -> bytes:
-        """`execute_batch` in the wire form of `engine.actors.wire` (what the router uses)."""
+        """Applies a batch of commands in the wire form of `engine.actors.wire`; returns
+        their outcomes in the same form (what the router uses)."""
         await self._ready()
         return encode_outcomes(await self._service.submit(decode_commands(payload)))
 
