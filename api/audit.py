@@ -4,8 +4,6 @@ oldest entries are dropped and counted, so a flood can never slow requests down.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -16,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from engine.background import BackgroundJob
 from engine.store.queries import load_queries
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,8 @@ class AuditLog:
                  flush_every_s: float = 0.5) -> None:
         self._pool = pool
         self._pending: deque[AuditEntry] = deque(maxlen=capacity)
-        self._flush_every_s = flush_every_s
-        self._task: asyncio.Task[None] | None = None
+        self._job = BackgroundJob("audit log flush", self.flush, every_s=flush_every_s,
+                                  logger=log)
         self.dropped = 0
 
     def record(self, entry: AuditEntry) -> None:
@@ -48,8 +47,8 @@ class AuditLog:
         self._pending.append(entry)
 
     async def start(self) -> None:
-        if self._task is None and self._pool is not None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self._pool is not None:
+            self._job.start()
 
     async def flush(self) -> int:
         """Writes what is pending now; returns how many rows were written."""
@@ -72,17 +71,8 @@ class AuditLog:
         return len(batch)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._job.stop()
         await self.flush()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_every_s)
-            await self.flush()
 
 
 def _uuid(value: str | None) -> UUID | None:

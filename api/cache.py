@@ -6,12 +6,11 @@ Redis read on a hit."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from engine.background import BackgroundJob
 from engine.store.redis_client import REDIS_ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
@@ -24,23 +23,18 @@ class CatalogCache:
         self._prefix = f"{namespace}:cache"
         self._version_key = f"{self._prefix}:version"
         self._ttl_ms = int(ttl_s * 1000)
-        self._refresh_s = version_refresh_s
         self._version = 0
-        self._task: asyncio.Task[None] | None = None
+        self._job = BackgroundJob("catalogue cache version", self._read_version,
+                                  every_s=version_refresh_s, logger=log)
         self.hits = 0
         self.misses = 0
 
     async def start(self) -> None:
         await self._read_version()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._job.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._job.stop()
 
     async def get(self, kind: str, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
         """The cached bytes for (kind, key), loaded and stored on a miss. Redis trouble
@@ -80,8 +74,3 @@ class CatalogCache:
             log.warning("cache version read failed: %s", exc)
             return
         self._version = int(raw) if raw is not None else 0
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            await self._read_version()

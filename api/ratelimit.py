@@ -15,13 +15,13 @@ not thread-safe."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.background import BackgroundJob, Backoff
 from engine.store.redis_client import REDIS_ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,6 @@ class RateLimiter:
         self._limit = limit
         self._window_s = window_s
         self._namespace = namespace
-        self._sync_interval_s = sync_interval_s
         self._clock = clock
         self._ttl_s = math.ceil(2 * window_s)
         self._subjects: dict[str, _Subject] = {}
@@ -112,7 +111,11 @@ class RateLimiter:
         """Subjects admitted since the last round began: the only ones a round sends."""
         self._forgotten_at = -math.inf
         self._lock = asyncio.Lock()
-        self._loop: tuple[asyncio.Task[None], asyncio.Event] | None = None
+        # A round in flight is let finish rather than cancelled: its counts may have reached
+        # Redis already, and the last sync would send them again.
+        self._job = BackgroundJob("rate-limit sync", self.sync, every_s=sync_interval_s,
+                                  backoff=Backoff.constant(sync_interval_s),
+                                  finish_run_on_stop=True, logger=log)
         self._outage = False
 
     @property
@@ -251,38 +254,18 @@ class RateLimiter:
 
     async def start(self) -> None:
         """Starts the background sync loop, unless it runs already."""
-        if self._loop is None or self._loop[0].done():
-            stop = asyncio.Event()
-            task = asyncio.get_running_loop().create_task(self._run(stop))
-            self._loop = (task, stop)
+        self._job.start()
 
     async def close(self) -> None:
         """Stops the background loop and syncs a last time. The Redis client stays open."""
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            task, stop = loop
-            # A round in flight is let finish rather than cancelled: its counts may have reached
-            # Redis already, and the last sync would send them again.
-            stop.set()
-            await asyncio.wait({task})
+        await self._job.stop()
         await self._guarded_sync()
-
-    async def _run(self, stop: asyncio.Event) -> None:
-        while not await _set_within(stop, self._sync_interval_s):
-            await self._guarded_sync()
 
     async def _guarded_sync(self) -> None:
         try:
             await self.sync()
         except Exception:
             log.exception("rate-limit sync failed")
-
-
-async def _set_within(event: asyncio.Event, timeout_s: float) -> bool:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout_s):
-            await event.wait()
-    return event.is_set()
 
 
 def _as_count(reply: object) -> int:

@@ -7,7 +7,6 @@ into one batched call per event every few milliseconds."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 from api.context import ApiContext
 from engine.actors.config import queue_summary_key
+from engine.background import BackgroundJob, stop_all
 from engine.core.waiting_room import QueueStatus, QueueSummary
 from engine.store.journal import unpack
 from engine.store.redis_client import REDIS_ERRORS
@@ -40,7 +40,13 @@ class QueueBoard:
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
         self._lines: dict[str, _Line] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._jobs = [
+            BackgroundJob("queue summaries", self._summaries,
+                          every_s=ctx.settings.queue_publish_s, logger=log),
+            BackgroundJob("queue lookups", self._lookups, logger=log),
+            BackgroundJob("queue heartbeats", self._heartbeats, every_s=HEARTBEAT_EVERY_S,
+                          logger=log),
+        ]
         self._wake = asyncio.Event()
         self.actor_calls = 0
 
@@ -94,16 +100,11 @@ class QueueBoard:
         return status
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._summaries()), loop.create_task(self._lookups()),
-                       loop.create_task(self._heartbeats())]
+        for job in self._jobs:
+            job.start()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(self._jobs)
 
     async def _refresh(self, event_id: str, line: _Line) -> None:
         key = queue_summary_key(self._ctx.settings.namespace, event_id)
@@ -120,17 +121,15 @@ class QueueBoard:
         self.actor_calls += 1
 
     async def _summaries(self) -> None:
-        while True:
-            await asyncio.sleep(self._ctx.settings.queue_publish_s)
-            now = time.monotonic()
-            for event_id, line in list(self._lines.items()):
-                if now - line.asked_at > IDLE_AFTER_S and not line.pending:
-                    del self._lines[event_id]
-                    continue
-                try:
-                    await self._refresh(event_id, line)
-                except Exception as exc:
-                    log.warning("queue summary refresh of %s failed: %s", event_id, exc)
+        now = time.monotonic()
+        for event_id, line in list(self._lines.items()):
+            if now - line.asked_at > IDLE_AFTER_S and not line.pending:
+                del self._lines[event_id]
+                continue
+            try:
+                await self._refresh(event_id, line)
+            except Exception as exc:
+                log.warning("queue summary refresh of %s failed: %s", event_id, exc)
 
     async def _lookups(self) -> None:
         while True:
@@ -161,15 +160,13 @@ class QueueBoard:
                     future.set_result(status)
 
     async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
-            for event_id, line in list(self._lines.items()):
-                if not line.beats:
-                    continue
-                beats, line.beats = line.beats, set()
-                try:
-                    queue = await self._ctx.engine.queue(event_id)
-                    await queue.heartbeat_many(sorted(beats))
-                    self.actor_calls += 1
-                except Exception as exc:
-                    log.warning("heartbeats for %s failed: %s", event_id, exc)
+        for event_id, line in list(self._lines.items()):
+            if not line.beats:
+                continue
+            beats, line.beats = line.beats, set()
+            try:
+                queue = await self._ctx.engine.queue(event_id)
+                await queue.heartbeat_many(sorted(beats))
+                self.actor_calls += 1
+            except Exception as exc:
+                log.warning("heartbeats for %s failed: %s", event_id, exc)

@@ -41,6 +41,7 @@ from api.context import ApiContext, started
 from api.errors import NotFound
 from api.routing import Call, Endpoint
 from api.schemas import PathSchema, QuerySchema, Schema
+from engine.background import BackgroundJob
 from engine.core.venue import Venue
 from engine.store import events_repo
 from engine.store.errors import NotFound as StoreNotFound
@@ -236,7 +237,8 @@ class SeatMaps:
         self._loading: dict[str, asyncio.Task[_EventMap]] = {}
         self._compressed: OrderedDict[str, _Compressed] = OrderedDict()
         self._compressing: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._job = BackgroundJob("seat map refresh", self._refresh_all,
+                                  every_s=ctx.settings.seatmap_refresh_s, logger=log)
 
     async def get(self, event_id: str) -> _EventMap:
         found = self._maps.get(event_id)
@@ -287,27 +289,25 @@ class SeatMaps:
         seat_map.show(live, *views)
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._job.start()
 
     async def close(self) -> None:
-        for task in [self._task, *self._compressing]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self._job.stop()
+        for task in list(self._compressing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._ctx.settings.seatmap_refresh_s)
-            now = time.monotonic()
-            for event_id, seat_map in list(self._maps.items()):
-                if now - seat_map.asked_at > IDLE_AFTER_S:
-                    del self._maps[event_id]
-                    continue
-                try:
-                    await self._refresh(seat_map)
-                except Exception as exc:  # keep serving the last good map
-                    log.warning("seat map refresh of %s failed: %s", event_id, exc)
+    async def _refresh_all(self) -> None:
+        now = time.monotonic()
+        for event_id, seat_map in list(self._maps.items()):
+            if now - seat_map.asked_at > IDLE_AFTER_S:
+                del self._maps[event_id]
+                continue
+            try:
+                await self._refresh(seat_map)
+            except Exception as exc:  # keep serving the last good map
+                log.warning("seat map refresh of %s failed: %s", event_id, exc)
 
 
 async def _map_of(call: Call[ApiContext, object, object, object],

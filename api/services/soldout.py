@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 from api.cache import CatalogCache
 from api.context import ApiContext
 from engine.actors.config import ShardConfig
+from engine.background import BackgroundJob, Backoff
 from engine.store import catalog_repo, events_repo, outbox_repo
 from engine.store.journal import journal_key, unpack
 from engine.store.redis_client import REDIS_ERRORS, same_slot_groups
@@ -47,27 +48,19 @@ class SoldOutWatcher:
         self._cache = cache
         self._consumer = f"replica-{uuid.uuid4().hex[:12]}"
         self._streams: dict[str, str] = {}  # stream key -> event id
-        self._task: asyncio.Task[None] | None = None
+        self._job = BackgroundJob("sold-out watcher", self._scan, every_s=SCAN_EVERY_S,
+                                  wait_first=False, backoff=Backoff.constant(SCAN_EVERY_S),
+                                  quiet=_TROUBLE, logger=log)
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._job.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._job.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self._discover()
-                await self._read()
-            except _TROUBLE as exc:
-                log.warning("sold-out watcher: %s", exc)
-            except Exception:
-                log.exception("sold-out watcher failed")
-            await asyncio.sleep(SCAN_EVERY_S)
+    async def _scan(self) -> None:
+        await self._discover()
+        await self._read()
 
     async def _discover(self) -> None:
         async with self._ctx.db.acquire() as conn:

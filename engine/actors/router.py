@@ -79,7 +79,8 @@ class EventSeats(SeatRouter):
 
 
 async def call_batch(handle: Handle, cmds: Sequence[SeatCommand | QueueCommand]) -> list[Any]:
-    """Commands to one shard in one actor call; their outcomes (values or DomainErrors)."""
+    """Commands to one shard in one Ray call, bypassing the coalescing (the benchmarks' raw
+    actor path); returns their outcomes (values or DomainErrors)."""
     # Waiting on the ref's concurrent future costs less than awaiting the ObjectRef itself.
     ref = handle.execute_packed.remote(encode_commands(cmds))
     try:

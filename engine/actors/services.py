@@ -5,8 +5,6 @@ loops. The Ray actors in `shards.py` are thin wrappers around these, so the serv
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -17,6 +15,7 @@ from uuid import UUID
 from engine.actors.config import ShardConfig, queue_summary_key
 from engine.actors.host import ShardHost, ShellClock
 from engine.actors.metrics import ShardMetrics, report_queue, report_seats
+from engine.background import BackgroundJob, Backoff, stop_all
 from engine.core.command_wire import queue_commands, seat_commands
 from engine.core.commands import (
     QueueCommand,
@@ -54,7 +53,7 @@ class _Service(Generic[S, C]):
         self.clock = ShellClock()
         self.redis = connect_redis(config.redis(), cluster=config.redis_cluster)
         self._on_fatal = on_fatal
-        self._tasks: list[asyncio.Task[None]] = []
+        self._jobs: list[BackgroundJob] = []
         self.host: ShardHost[S, C] | None = None
 
     def _make_host(self, journal_name: str,
@@ -71,18 +70,10 @@ class _Service(Generic[S, C]):
         return self.host
 
     def _every(self, seconds: float, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(seconds)
-                try:
-                    await job()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("background job of shard %s failed",
-                                  self.config.event_id)
-
-        self._tasks.append(asyncio.get_running_loop().create_task(loop()))
+        name = f"shard {self.config.event_id}:{self.config.shard} {job.__name__.strip('_')}"
+        self._jobs.append(BackgroundJob(name, job, every_s=seconds,
+                                        backoff=Backoff.constant(seconds), logger=log))
+        self._jobs[-1].start()
 
     async def _snapshot_if_due(self) -> None:
         assert self.host is not None
@@ -103,11 +94,7 @@ class _Service(Generic[S, C]):
         return await self.host.read(fn)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(self._jobs)
         if self.host is not None:
             await self.host.close()
         await self.redis.aclose()

@@ -5,14 +5,13 @@ the event's row lock, and the second finds the plan already wide enough."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
 from api.context import ApiContext
 from engine.actors.replan import widen_seat_plan
+from engine.background import BackgroundJob, Backoff
 from engine.core.hot_events import seat_shards_for
 from engine.serve.autoscaling import line_summaries
 from engine.serve.gateway import RayEngine
@@ -55,27 +54,13 @@ async def widen_hot_events(db: asyncpg.Pool, redis: RedisClient, engine: RayEngi
     return widened
 
 
-async def watch_hot_events(ctx: ApiContext) -> None:
-    engine = ctx.engine
-    assert isinstance(engine, RayEngine)
-    while True:
-        await asyncio.sleep(CHECK_EVERY_S)
-        try:
-            await widen_hot_events(ctx.db, ctx.redis, engine, ctx.settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("hot-event round failed")
-
-
 async def start_hot_event_watcher(ctx: ApiContext) -> None:
-    if not ctx.settings.hot_events or not isinstance(ctx.engine, RayEngine):
+    engine = ctx.engine
+    if not ctx.settings.hot_events or not isinstance(engine, RayEngine):
         return
-    task = asyncio.get_running_loop().create_task(watch_hot_events(ctx))
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    ctx.closers.append(stop)
+    job = BackgroundJob("hot-event round",
+                        lambda: widen_hot_events(ctx.db, ctx.redis, engine, ctx.settings),
+                        every_s=CHECK_EVERY_S, backoff=Backoff.constant(CHECK_EVERY_S),
+                        logger=log)
+    job.start()
+    ctx.closers.append(job.stop)

@@ -7,15 +7,12 @@ Reservation service can refuse new reservations fast while the gateway is down
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from api.cache import CatalogCache
 from api.context import ApiContext
+from engine.background import BackgroundJob, Backoff, Run, stop_all
 from engine.payments.breaker import CircuitBreaker
 from engine.payments.breaker_report import report_breaker
 from engine.payments.toss import TossPaymentsClient
@@ -51,7 +48,7 @@ async def start_payment_workers(ctx: ApiContext) -> None:
                          ttl_s=settings.event_cache_ttl_s)
     consumer = f"payments-{uuid.uuid4().hex[:10]}"
     ns = settings.namespace
-    loops = [
+    jobs = [
         _every(RECOVER_EVERY_S, "saga recovery", saga.recover),
         _every(RELAY_EVERY_S, "outbox relay", lambda: outbox.relay_once(ctx.db, ctx.redis, ns)),
         _every(0.0, "dashboard figures", lambda: outbox.consume_once(
@@ -60,31 +57,18 @@ async def start_payment_workers(ctx: ApiContext) -> None:
             ctx.redis, ns, "catalog-cache", consumer, outbox.cache_handler(cache.invalidate))),
         _every(1.0, "breaker report", lambda: report_breaker(ctx.redis, ns, breaker)),
     ]
-    loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(body) for body in loops]
+    for job in jobs:
+        job.start()
 
     async def close() -> None:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_all(jobs)
         await saga.close(grace_s=2.0)
         await client.aclose()
 
     ctx.closers.append(close)
 
 
-async def _every(interval_s: float, name: str, run: Callable[[], Awaitable[Any]]) -> None:
-    while True:
-        try:
-            await run()
-        except asyncio.CancelledError:
-            raise
-        except _TROUBLE as exc:
-            log.warning("%s: %s", name, exc)
-            await asyncio.sleep(1.0)
-        except Exception:
-            log.exception("%s failed", name)
-            await asyncio.sleep(1.0)
-        await asyncio.sleep(interval_s)
+def _every(interval_s: float, name: str, run: Run) -> BackgroundJob:
+    """Runs at once, then every `interval_s`; a failure adds a second's pause."""
+    return BackgroundJob(name, run, every_s=interval_s, wait_first=False,
+                         backoff=Backoff.constant(1.0 + interval_s), quiet=_TROUBLE, logger=log)
