@@ -58,6 +58,7 @@ from engine.core.stadium import build_stadium
 from engine.core.venue import Venue
 from engine.provision import create_event
 from engine.store.pool import create_pool
+from engine.store.queries import load_queries
 from engine.store.records import SaleSettings
 
 NAME = "contention_bench"
@@ -73,73 +74,7 @@ REDIS_SPREAD = 16
 PG_WINDOW = 32
 CURVE_POINTS = 300
 
-BENCH_SCHEMA = """
-CREATE SCHEMA IF NOT EXISTS bench;
-CREATE TABLE IF NOT EXISTS bench.seats (
-    event_id uuid NOT NULL,
-    seat_id text NOT NULL,
-    rank integer NOT NULL,
-    price bigint NOT NULL,
-    status text NOT NULL DEFAULT 'available' CHECK (status IN ('available', 'sold')),
-    PRIMARY KEY (event_id, seat_id)
-);
-CREATE INDEX IF NOT EXISTS seats_available_rank_idx ON bench.seats (event_id, rank)
-    WHERE status = 'available';
-"""
-FILL_SEATS = """
-INSERT INTO bench.seats (event_id, seat_id, rank, price)
-SELECT $1, s.seat_id, s.rank, s.price
-FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS s(seat_id, rank, price)
-"""
-NEW_USERS = """
-INSERT INTO users (email, password_hash, name)
-SELECT 'buyer-' || $1 || '-' || g || '@bench.test', 'x', 'buyer ' || g
-FROM generate_series(1, $2) AS g
-RETURNING id
-"""
-# (b) and (c): marks the seats sold and records the confirmed sale, in the caller's
-# transaction; NULL when a seat was not available (the caller then rolls back).
-SELL = """
-WITH sold AS (
-    UPDATE bench.seats SET status = 'sold'
-    WHERE event_id = $1 AND seat_id = ANY($2::text[]) AND status = 'available'
-    RETURNING seat_id, price
-), reservation AS (
-    INSERT INTO reservations (user_id, event_id, status, total_amount, expires_at, confirmed_at)
-    SELECT $3, $1, 'CONFIRMED', sum(price), now() + interval '10 minutes', now() FROM sold
-    HAVING count(*) = cardinality($2::text[])
-    RETURNING id
-), items AS (
-    INSERT INTO reservation_items (reservation_id, event_id, shard, hold_id, seat_id, price)
-    SELECT reservation.id, $1, 0, $4, sold.seat_id, sold.price FROM reservation, sold
-)
-SELECT id FROM reservation
-"""
-LOCK_NAMED = """
-SELECT seat_id FROM bench.seats
-WHERE event_id = $1 AND seat_id = ANY($2::text[]) AND status = 'available'
-ORDER BY seat_id FOR UPDATE NOWAIT
-"""
-LOCK_BEST = """
-SELECT seat_id FROM bench.seats
-WHERE event_id = $1 AND status = 'available'
-ORDER BY rank LIMIT $2 FOR UPDATE SKIP LOCKED
-"""
-STILL_AVAILABLE = """
-SELECT seat_id, rank FROM bench.seats
-WHERE event_id = $1 AND seat_id = ANY($2::text[]) AND status = 'available'
-"""
-BENCH_SOLD = "SELECT count(*) FROM bench.seats WHERE event_id = $1 AND status = 'sold'"
-# Seats of the event in more than one CONFIRMED reservation, and seats sold.
-PG_SALES = """
-SELECT count(*) FILTER (WHERE n > 1) AS double_sells, count(*) AS seats
-FROM (
-    SELECT i.seat_id, count(*) AS n
-    FROM reservation_items i JOIN reservations r ON r.id = i.reservation_id
-    WHERE r.event_id = $1 AND r.status = 'CONFIRMED' AND i.seat_id IS NOT NULL
-    GROUP BY i.seat_id
-) AS per_seat
-"""
+SQL = load_queries("benchmarks", "contention.sql")
 
 
 @dataclass(frozen=True)
@@ -467,7 +402,8 @@ class RedisLockDesign:
 
     async def _still_available(self, seats: tuple[str, ...]) -> dict[str, int]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(STILL_AVAILABLE, self._event_id, list(seats))
+            rows = await SQL.still_available.fetch(conn, event_id=self._event_id,
+                                                 seat_ids=list(seats))
         return {r["seat_id"]: r["rank"] for r in rows}
 
     def defer(self, buyer: Buyer, held: Held) -> None:
@@ -478,7 +414,7 @@ class RedisLockDesign:
 
     async def sold(self) -> int:
         async with self._pool.acquire() as conn:
-            return int(await conn.fetchval(BENCH_SOLD, self._event_id))
+            return int(await SQL.sold.fetchval(conn, event_id=self._event_id))
 
     async def close(self) -> None:
         await self._redis.delete(self._available)
@@ -495,12 +431,12 @@ async def _sell_in_transaction(conn: asyncpg.Connection, event_id: UUID, buyer: 
     try:
         async with conn.transaction():
             if lock_first:
-                rows = await conn.fetch(LOCK_NAMED, event_id, list(seats))
+                rows = await SQL.lock_named.fetch(conn, event_id=event_id, seat_ids=list(seats))
                 if len(rows) < len(seats):
                     raise _Lost
             hold_id = f"bench.{buyer.index}"
-            if await conn.fetchval(SELL, event_id, list(seats), UUID(buyer.user_id),
-                                   hold_id) is None:
+            if await SQL.sell.fetchval(conn, event_id=event_id, seat_ids=list(seats),
+                                     user_id=UUID(buyer.user_id), hold_id=hold_id) is None:
                 raise _Lost
     except (_Lost, asyncpg.LockNotAvailableError, asyncpg.UniqueViolationError):
         return False
@@ -542,13 +478,14 @@ class RowLockDesign:
         them; the rest are unlocked at commit."""
         try:
             async with conn.transaction():
-                rows = await conn.fetch(LOCK_BEST, self._event_id, PG_WINDOW)
+                rows = await SQL.lock_best.fetch(conn, event_id=self._event_id, window=PG_WINDOW)
                 if len(rows) < buyer.count:
                     raise _Lost
                 seats = choose_block([r["seat_id"] for r in rows], buyer.count, self._layout,
                                      1, self._rng)
-                if await conn.fetchval(SELL, self._event_id, list(seats),
-                                       UUID(buyer.user_id), f"bench.{buyer.index}") is None:
+                if await SQL.sell.fetchval(
+                        conn, event_id=self._event_id, seat_ids=list(seats),
+                        user_id=UUID(buyer.user_id), hold_id=f"bench.{buyer.index}") is None:
                     raise _Lost
         except (_Lost, asyncpg.UniqueViolationError):
             return None
@@ -562,7 +499,7 @@ class RowLockDesign:
 
     async def sold(self) -> int:
         async with self._pool.acquire() as conn:
-            return int(await conn.fetchval(BENCH_SOLD, self._event_id))
+            return int(await SQL.sold.fetchval(conn, event_id=self._event_id))
 
     async def close(self) -> None:
         return None
@@ -595,9 +532,9 @@ async def run_contention(params: Params, venue: Venue, *, database_url: str, red
         redis_url, max_connections=params.pool, decode_responses=True))
     try:
         async with pool.acquire() as conn:
-            await conn.execute(BENCH_SCHEMA)
+            await SQL.create_schema.execute(conn)
             users = [str(r["id"]) for r in
-                     await conn.fetch(NEW_USERS, uuid4().hex[:12], params.buyers)]
+                     await SQL.new_users.fetch(conn, tag=uuid4().hex[:12], count=params.buyers)]
         buyers = make_buyers(layout, users, params)
         stores = Stores(pool, redis, directory, database_url)
         runs: dict[str, list[dict[str, Any]]] = {DESIGNS[key]: [] for key in designs}
@@ -629,7 +566,8 @@ async def _run_design(key: str, params: Params, venue: Venue, layout: Layout,
         await _vacuum(stores.pool)
         tally = await race(design, buyers, params.concurrency)
         async with stores.pool.acquire() as conn:
-            pg = await conn.fetchrow(PG_SALES, event_id)
+            pg = await SQL.pg_sales.fetchrow(conn, event_id=event_id)
+            assert pg is not None  # an aggregate has one row
         in_design = await design.sold()
     finally:
         await design.close()
@@ -660,8 +598,9 @@ async def _open(key: str, event_id: UUID, params: Params, layout: Layout, stores
         return await _open_engine(event_id, params, layout, stores)
     async with stores.pool.acquire() as conn:
         ids = list(layout.seat_ids)
-        await conn.execute(FILL_SEATS, event_id, ids, [layout.rank[s] for s in ids],
-                           [layout.price[s] for s in ids])
+        await SQL.fill_seats.execute(conn, event_id=event_id, seat_ids=ids,
+                                     ranks=[layout.rank[s] for s in ids],
+                                     prices=[layout.price[s] for s in ids])
     if key == "c":
         return RowLockDesign(stores.pool, event_id, layout, params)
     design = RedisLockDesign(stores.pool, stores.redis, event_id, layout, params)
@@ -700,7 +639,7 @@ async def _open_engine(event_id: UUID, params: Params, layout: Layout, stores: S
 async def _vacuum(pool: asyncpg.Pool) -> None:
     """The same starting point for each design: tables vacuumed, statistics fresh."""
     async with pool.acquire() as conn:
-        await conn.execute("VACUUM ANALYZE reservations, reservation_items, bench.seats")
+        await SQL.analyze.execute(conn)
 
 
 # ---------------------------------------------------------------------------- figures

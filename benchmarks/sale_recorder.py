@@ -22,6 +22,7 @@ from uuid import UUID
 
 from engine.core.errors import DomainError
 from engine.core.ids import HoldId
+from engine.core.reservation import ReservationStatus
 from engine.store import reservations_repo
 from engine.store.records import ItemSpec
 
@@ -51,14 +52,14 @@ async def record_sale(seats: Any, pool: Any, event_id: UUID, prices: dict[str, i
         reservation = await reservations_repo.create_pending(
             conn, user_id=UUID(user_id), event_id=event_id, items=items,
             expires_at=datetime.fromtimestamp(expires_at, UTC))
-    status = "CONFIRMED"
+    status = ReservationStatus.CONFIRMED
     try:
         await seats.confirm(user_id, hold_id, "confirm")
     except DomainError:
-        status = "FAILED"
+        status = ReservationStatus.FAILED
     async with pool.acquire() as conn:
         await reservations_repo.transition(conn, reservation.id, status)
-    if status != "CONFIRMED":
+    if status != ReservationStatus.CONFIRMED:
         raise RuntimeError(f"the shard refused to confirm hold {hold_id}")
 
 

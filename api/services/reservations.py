@@ -15,6 +15,7 @@ from api.errors import ApiError
 from api.routing import Call, Endpoint, path_uuid
 from api.schemas import Page, PageQuery, Schema
 from api.services.seats import idempotency_key
+from engine.core.reservation import ReservationStatus
 from engine.payments.breaker_report import gateway_refusing
 from engine.saga import reservations
 from engine.store import reservations_repo
@@ -56,7 +57,7 @@ class MyQuery(PageQuery):
 
 
 ReservationPage = Page[ReservationOut]
-STATUSES = ("PENDING", "CONFIRMED", "CANCELLED", "FAILED", "EXPIRED")
+STATUSES = tuple(ReservationStatus)
 
 
 def reservation_out(r: ReservationRecord) -> ReservationOut:

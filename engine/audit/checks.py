@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.core.reservation import ReservationStatus
+
 DOUBLE_BOOKED_SEAT = "double_booked_seat"
 CONFIRMED_WITHOUT_PAYMENT = "confirmed_without_payment"
 PAYMENT_WITHOUT_SALE = "payment_without_sale"
@@ -147,7 +149,7 @@ def unpaid_confirmations(
     by_reservation = _payments_by_reservation(payments)
     out = []
     for r in reservations:
-        if r.status != "CONFIRMED":
+        if r.status != ReservationStatus.CONFIRMED:
             continue
         paid = by_reservation.get(r.id, [])
         if any(p.status == "DONE" and p.amount == r.total_amount for p in paid):
@@ -167,7 +169,8 @@ def payments_without_sale(
     out = []
     for p in payments:
         reservation_status = status.get(p.reservation_id, "missing")
-        if p.status not in _CAPTURED or p.refunded or reservation_status == "CONFIRMED":
+        if (p.status not in _CAPTURED or p.refunded
+                or reservation_status == ReservationStatus.CONFIRMED):
             continue
         out.append(Violation(PAYMENT_WITHOUT_SALE,
                              f"payment {p.id} ({p.status}, amount {p.amount}, balance "
@@ -183,7 +186,7 @@ def shard_mismatches(
     confirmed: dict[int, dict[str, SeatItem]] = {}
     pending: dict[str, SeatItem] = {}
     for item in items:
-        if item.status == "CONFIRMED":
+        if item.status == ReservationStatus.CONFIRMED:
             confirmed.setdefault(item.shard, {}).setdefault(item.seat_id, item)
         else:
             pending.setdefault(item.seat_id, item)
@@ -244,7 +247,7 @@ def summarize(
     data: AuditInput, violations: Sequence[Violation], *, now: float, hold_grace_s: float
 ) -> dict[str, Any]:
     confirmed: Counter[int] = Counter(
-        i.shard for i in data.seat_items if i.status == "CONFIRMED")
+        i.shard for i in data.seat_items if i.status == ReservationStatus.CONFIRMED)
     shards = []
     for view in sorted(data.shards, key=lambda v: v.shard):
         shards.append({

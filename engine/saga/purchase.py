@@ -33,6 +33,7 @@ from engine.core.errors import (
     ShardUnavailable,
 )
 from engine.core.ids import join_parts
+from engine.core.reservation import ENDED, ReservationStatus
 from engine.core.saga import MONEY_MAY_BE_TAKEN, SEATS_MAY_BE_SOLD, SagaState, check_move
 from engine.payments.breaker import BreakerOpen
 from engine.payments.errors import (
@@ -135,7 +136,7 @@ class PurchaseSaga:
             payment = await payments_repo.find_by_order(conn, str(reservation_id))
         if payment is not None:  # committed with its saga: prepared already
             return payment
-        if reservation.status != "PENDING":
+        if reservation.status != ReservationStatus.PENDING:
             raise SagaError("NOT_PAYABLE", f"the reservation is {reservation.status}")
         if reservation.expires_at <= self._now():
             raise SagaError("RESERVATION_EXPIRED", "the reservation has expired")
@@ -213,8 +214,8 @@ class PurchaseSaga:
                 raise SagaError("FORBIDDEN", "this reservation belongs to another user",
                                 Kind.FORBIDDEN)
             saga = await saga_repo.find_for_reservation(conn, reservation_id)
-            if saga is None or reservation.status in ("CANCELLED", "FAILED", "EXPIRED"):
-                if reservation.status == "PENDING":
+            if saga is None or reservation.status in ENDED:
+                if reservation.status == ReservationStatus.PENDING:
                     raise SagaError("NOT_PREPARED", "nothing was paid: cancel the reservation "
                                     "(POST /api/v1/reservations/{id}/cancel)")
                 return reservation, await payments_repo.find_by_order(conn, order_id)
@@ -392,7 +393,7 @@ class PurchaseSaga:
     async def _record(self, conn: asyncpg.Connection, saga: SagaRecord) -> SagaRecord:
         try:
             updated = await reservations_repo.transition(conn, saga.reservation_id,
-                                                         "CONFIRMED")
+                                                         ReservationStatus.CONFIRMED)
         except InvalidTransition:
             return await self._fail(conn, saga, "RESERVATION_NOT_PENDING",
                                     "the reservation ended before the payment settled",
@@ -441,9 +442,13 @@ class PurchaseSaga:
         failure = saga.data.get("failure", {})
         async with self._conn() as conn, conn.transaction():
             current = await reservations_repo.get_reservation(conn, saga.reservation_id)
-            ended = {"CONFIRMED": "CANCELLED", "PENDING": (
-                "EXPIRED" if failure.get("kind") == "expired" else
-                "CANCELLED" if failure.get("kind") == "cancelled" else "FAILED")}
+            kind = failure.get("kind")
+            ended = {
+                ReservationStatus.CONFIRMED: ReservationStatus.CANCELLED,
+                ReservationStatus.PENDING: (
+                    ReservationStatus.EXPIRED if kind == "expired" else
+                    ReservationStatus.CANCELLED if kind == "cancelled" else
+                    ReservationStatus.FAILED)}
             if current.status in ended:
                 await reservations_repo.transition(conn, saga.reservation_id,
                                                    ended[current.status])
@@ -471,8 +476,10 @@ class PurchaseSaga:
                                               str(saga.data.get("reason", "cancelled")))
         async with self._conn() as conn, conn.transaction():
             current = await reservations_repo.get_reservation(conn, saga.reservation_id)
-            if current.status != "CANCELLED":  # not already, by an attempt that died later
-                await reservations_repo.transition(conn, saga.reservation_id, "CANCELLED")
+            # not already, by an attempt that died later
+            if current.status != ReservationStatus.CANCELLED:
+                await reservations_repo.transition(conn, saga.reservation_id,
+                                                   ReservationStatus.CANCELLED)
                 await emit_reservation_cancelled(conn, current, reason="refund",
                                                  refunded=refunded)
         seats = await self._seats_for(str(reservation.event_id))

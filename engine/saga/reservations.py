@@ -15,6 +15,7 @@ import asyncpg
 
 from engine.core.errors import DomainError, HoldExpired, HoldNotFound, HoldReleased
 from engine.core.inventory import HoldView
+from engine.core.reservation import ReservationStatus
 from engine.core.saga import is_final
 from engine.saga.errors import Kind, Refused
 from engine.saga.messages import emit_reservation_cancelled
@@ -97,12 +98,12 @@ async def cancel(pool: asyncpg.Pool, seats_for: SeatsFor, reservation_id: UUID, 
     same. A confirmed one, or one whose payment is open, is cancelled through the purchase
     saga (a refund)."""
     reservation = await visible(pool, reservation_id, viewer=viewer, admin=admin)
-    if reservation.status == "CANCELLED":
+    if reservation.status == ReservationStatus.CANCELLED:
         return reservation
-    if reservation.status == "CONFIRMED":
+    if reservation.status == ReservationStatus.CONFIRMED:
         raise Refused("REFUND_REQUIRED", "a confirmed reservation is cancelled with a refund "
                       "(POST /api/v1/payments/cancel)")
-    if reservation.status != "PENDING":
+    if reservation.status != ReservationStatus.PENDING:
         raise Refused("NOT_CANCELLABLE", f"the reservation is {reservation.status}")
     async with pool.acquire() as conn:
         saga = await saga_repo.find_for_reservation(conn, reservation.id)
@@ -117,7 +118,7 @@ async def cancel(pool: asyncpg.Pool, seats_for: SeatsFor, reservation_id: UUID, 
         try:
             async with conn.transaction():
                 updated = await reservations_repo.transition(conn, reservation.id,
-                                                             "CANCELLED")
+                                                             ReservationStatus.CANCELLED)
                 await emit_reservation_cancelled(conn, reservation, reason="cancelled",
                                                  refunded=0)
         except InvalidTransition as exc:
