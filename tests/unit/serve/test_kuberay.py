@@ -47,7 +47,7 @@ from engine.serve.kuberay import (
 from engine.settings import Settings
 from tests.unit.test_terraform import NODE_OVERHEAD_VCPU, VCPUS, cpu, node_groups
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "kuberay" / "rayservice.yaml"
 CRD = ROOT / "kuberay" / "crds" / "ray.io_rayservices.yaml"
 EKS = ROOT / "terraform" / "modules" / "eks" / "main.tf"

@@ -22,7 +22,7 @@ from engine.core.ledger import TicketLedger
 from engine.core.shard_state import QueueShardState, SeatShardState
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
 
-from .helpers import small_venue
+from ..helpers import small_venue
 
 VENUE = small_venue(ga=4)
 SEATS = [s.id for s in VENUE.seats()]

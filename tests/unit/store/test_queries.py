@@ -153,7 +153,7 @@ async def test_a_query_runs_only_with_the_call_its_kind_names() -> None:
         await q.insert_seat.execute(Recorder(), event_id=1, seat_id="A-1-1")
 
 
-ROOT = pathlib.Path(__file__).parents[2]
+ROOT = pathlib.Path(__file__).parents[3]
 SQL_FILES = sorted(
     (".".join(path.parent.parent.relative_to(ROOT).parts), path.name)
     for top in ("engine", "api", "benchmarks") for path in (ROOT / top).rglob("sql/*.sql"))

@@ -26,7 +26,7 @@ from engine.core.waiting_room import QueuePolicy, WaitingRoom
 from tests.data.journal_venue import venue
 
 WRITTEN = msgpack.unpackb(
-    (pathlib.Path(__file__).parents[1] / "data" / "journal_format1.msgpack").read_bytes(),
+    (pathlib.Path(__file__).parents[2] / "data" / "journal_format1.msgpack").read_bytes(),
     raw=False, strict_map_key=False)
 
 

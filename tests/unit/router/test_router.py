@@ -22,8 +22,8 @@ from engine.core.ledger import home_shard
 from engine.core.venue import Section, Venue
 from engine.router.seats import SeatRouter
 
-from .helpers import row, small_venue
-from .local_shards import Down, LocalSeatShards
+from ..helpers import row, small_venue
+from ..local_shards import Down, LocalSeatShards
 
 POLICY = HoldPolicy(user_limit=4)
 

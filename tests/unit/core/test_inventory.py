@@ -26,7 +26,7 @@ from engine.core.errors import (
 from engine.core.inventory import ConfirmedSale, HoldPolicy, SeatInventory
 from engine.core.venue import Row, Section, Venue
 
-from .helpers import row, small_venue
+from ..helpers import row, small_venue
 
 POLICY = HoldPolicy(ttl=60, extension=30, max_extensions=2, max_lifetime=120, user_limit=4)
 

@@ -18,7 +18,7 @@ from engine.core.shard_state import QueueShardState
 from engine.core.waiting_room import QueuePolicy, QueueStatus, QueueSummary, WaitingRoom
 from engine.router.queue import QueueRouter
 
-from .helpers import MemoryJournal
+from ..helpers import MemoryJournal
 
 R = TypeVar("R")
 

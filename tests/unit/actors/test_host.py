@@ -16,7 +16,7 @@ from engine.core.shard_state import QueueShardState
 from engine.core.waiting_room import QueuePolicy, WaitingRoom
 from engine.store.journal import pack, unpack
 
-from .helpers import MemoryJournal
+from ..helpers import MemoryJournal
 
 
 async def start(journal: MemoryJournal, fatal: list[BaseException], every: int = 1_000

@@ -24,7 +24,7 @@ from engine.core.errors import (
 )
 from engine.core.inventory import HoldPolicy, HoldView, SeatInventory
 
-from .helpers import small_venue
+from ..helpers import small_venue
 
 USERS = ["u1", "u2", "u3"]
 LIMIT = 4

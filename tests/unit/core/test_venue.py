@@ -6,7 +6,7 @@ from engine.core.errors import InvalidCommand
 from engine.core.stadium import build_stadium
 from engine.core.venue import Row, Seat, Section, Venue, plan_shards
 
-from .helpers import small_venue
+from ..helpers import small_venue
 
 
 def test_stadium_is_a_realistic_size() -> None:
