@@ -8,6 +8,143 @@ from engine.settings import SETTINGS_DOC, Settings, SettingsError, settings_tabl
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Every environment variable the settings read, with its default as the README shows it: a
+# deployment's environment must keep meaning what it meant.
+DEFAULTS = {
+    "TIKETI_DATA_DIR": ".tiketi",
+    "DATABASE_URL": "",
+    "REDIS_URL": "",
+    "TIKETI_PG_PORT": "0",
+    "TIKETI_REDIS_PORT": "0",
+    "RAY_ADDRESS": "",
+    "TIKETI_RAY_NUM_CPUS": "",
+    "TIKETI_NAMESPACE": "tiketi",
+    "TIKETI_SHARDS_PER_EVENT": "2",
+    "TIKETI_SHARD_CPUS": "0.05",
+    "TIKETI_SHARD_LINK_HOST": "127.0.0.1",
+    "TIKETI_SNAPSHOT_EVERY_OPS": "100000",
+    "TIKETI_SNAPSHOT_EVERY_S": "30.0",
+    "TIKETI_SWEEP_INTERVAL_S": "0.5",
+    "TIKETI_QUEUE_TICK_S": "0.1",
+    "TIKETI_QUEUE_PUBLISH_S": "0.25",
+    "TIKETI_DEMO_EVENT": "1",
+    "TIKETI_DEMO_OPENS_IN_S": "60.0",
+    "TIKETI_HTTP_HOST": "127.0.0.1",
+    "TIKETI_HTTP_PORT": "8000",
+    "TIKETI_HA_PROXY": "1",
+    "TIKETI_METRICS_PORT": "9101",
+    "TIKETI_HAPROXY_STATS_PORT": "8404",
+    "TIKETI_ACCESS_LOG": "0",
+    "TIKETI_QUEUE_MAX_ONGOING": "5000",
+    "TIKETI_AUTOSCALE": "0",
+    "TIKETI_AUTOSCALE_MIN_REPLICAS": "3",
+    "TIKETI_AUTOSCALE_MAX_REPLICAS": "100",
+    "TIKETI_AUTOSCALE_QUEUE_USERS": "10000",
+    "TIKETI_AUTOSCALE_ADMITTED_USERS": "2000",
+    "TIKETI_AUTOSCALE_REQUESTS": "500",
+    "TIKETI_AUTOSCALE_UPSCALE_DELAY_S": "5.0",
+    "TIKETI_AUTOSCALE_DOWNSCALE_DELAY_S": "60.0",
+    "TIKETI_AUTOSCALE_INTERVAL_S": "2.0",
+    "TIKETI_REPLICA_CPUS": "0.1",
+    "TIKETI_HOT_EVENTS": "0",
+    "TIKETI_HOT_USERS_PER_SEAT_SHARD": "50000",
+    "TIKETI_HOT_MAX_SEAT_SHARDS": "8",
+    "TIKETI_HOT_RESHARD_LEAD_S": "30.0",
+    "TIKETI_REDIS_CLUSTER": "0",
+    "TIKETI_SERVE_REPLICAS": "",
+    "TIKETI_JWT_PRIVATE_KEY": "",
+    "TIKETI_JWT_PRIVATE_KEY_FILE": "",
+    "TIKETI_RATE_LIMIT_PER_MIN": "100",
+    "TIKETI_TRUSTED_HOPS": "0",
+    "TIKETI_MAX_BODY_BYTES": "1048576",
+    "TIKETI_EVENT_CACHE_TTL_S": "30.0",
+    "TIKETI_SEATMAP_REFRESH_S": "1.0",
+    "TIKETI_ADMIN_EMAIL": "admin@tiketi.local",
+    "TIKETI_ADMIN_PASSWORD": "",
+    "TIKETI_PAYMENT_GATEWAY_URL": "",
+    "TIKETI_PAYMENT_SECRET_KEY": "",
+    "TIKETI_PAYMENT_CLIENT_KEY": "test_ck_tiketi_local",
+    "TIKETI_FAKE_GATEWAY_PORT": "8100",
+    "TIKETI_PAYMENT_TIMEOUT_S": "10.0",
+    "TIKETI_PAYMENT_RETRIES": "2",
+    "TIKETI_BREAKER_FAILURES": "5",
+    "TIKETI_BREAKER_RESET_S": "30.0",
+    "TIKETI_LOG_LEVEL": "INFO",
+    "TIKETI_PAYMENT_ANSWER_S": "5.0",
+    "TIKETI_SAGA_LEASE_S": "15.0",
+    "TIKETI_DB_ACQUIRE_TIMEOUT_S": "5.0",
+    "TIKETI_PAYMENTS_DB_POOL": "16",
+    "TIKETI_PAYMENTS_MAX_ONGOING": "32",
+}
+
+# A value other than the default for each of them.
+SET = {
+    "TIKETI_DATA_DIR": "/srv/tiketi",
+    "DATABASE_URL": "postgresql://db/x",
+    "REDIS_URL": "redis://r/0",
+    "TIKETI_PG_PORT": "5544",
+    "TIKETI_REDIS_PORT": "6380",
+    "RAY_ADDRESS": "ray://head:10001",
+    "TIKETI_RAY_NUM_CPUS": "3",
+    "TIKETI_NAMESPACE": "other-ns",
+    "TIKETI_SHARDS_PER_EVENT": "4",
+    "TIKETI_SHARD_CPUS": "0.5",
+    "TIKETI_SHARD_LINK_HOST": "node",
+    "TIKETI_SNAPSHOT_EVERY_OPS": "7",
+    "TIKETI_SNAPSHOT_EVERY_S": "2.5",
+    "TIKETI_SWEEP_INTERVAL_S": "0.75",
+    "TIKETI_QUEUE_TICK_S": "0.3",
+    "TIKETI_QUEUE_PUBLISH_S": "0.4",
+    "TIKETI_DEMO_EVENT": "0",
+    "TIKETI_DEMO_OPENS_IN_S": "5.0",
+    "TIKETI_HTTP_HOST": "10.0.0.5",
+    "TIKETI_HTTP_PORT": "8080",
+    "TIKETI_HA_PROXY": "0",
+    "TIKETI_METRICS_PORT": "9102",
+    "TIKETI_HAPROXY_STATS_PORT": "8405",
+    "TIKETI_ACCESS_LOG": "1",
+    "TIKETI_QUEUE_MAX_ONGOING": "6000",
+    "TIKETI_AUTOSCALE": "1",
+    "TIKETI_AUTOSCALE_MIN_REPLICAS": "2",
+    "TIKETI_AUTOSCALE_MAX_REPLICAS": "9",
+    "TIKETI_AUTOSCALE_QUEUE_USERS": "11",
+    "TIKETI_AUTOSCALE_ADMITTED_USERS": "12",
+    "TIKETI_AUTOSCALE_REQUESTS": "13",
+    "TIKETI_AUTOSCALE_UPSCALE_DELAY_S": "1.5",
+    "TIKETI_AUTOSCALE_DOWNSCALE_DELAY_S": "2.5",
+    "TIKETI_AUTOSCALE_INTERVAL_S": "3.5",
+    "TIKETI_REPLICA_CPUS": "0.25",
+    "TIKETI_HOT_EVENTS": "1",
+    "TIKETI_HOT_USERS_PER_SEAT_SHARD": "14",
+    "TIKETI_HOT_MAX_SEAT_SHARDS": "15",
+    "TIKETI_HOT_RESHARD_LEAD_S": "16.5",
+    "TIKETI_REDIS_CLUSTER": "1",
+    "TIKETI_SERVE_REPLICAS": "queue=4",
+    "TIKETI_JWT_PRIVATE_KEY": "PEM",
+    "TIKETI_JWT_PRIVATE_KEY_FILE": "/keys/jwt.pem",
+    "TIKETI_RATE_LIMIT_PER_MIN": "17",
+    "TIKETI_TRUSTED_HOPS": "1",
+    "TIKETI_MAX_BODY_BYTES": "2048",
+    "TIKETI_EVENT_CACHE_TTL_S": "18.5",
+    "TIKETI_SEATMAP_REFRESH_S": "19.5",
+    "TIKETI_ADMIN_EMAIL": "root@example.com",
+    "TIKETI_ADMIN_PASSWORD": "secret",
+    "TIKETI_PAYMENT_GATEWAY_URL": "https://pay.example",
+    "TIKETI_PAYMENT_SECRET_KEY": "sk",
+    "TIKETI_PAYMENT_CLIENT_KEY": "ck",
+    "TIKETI_FAKE_GATEWAY_PORT": "8101",
+    "TIKETI_PAYMENT_TIMEOUT_S": "20.5",
+    "TIKETI_PAYMENT_RETRIES": "3",
+    "TIKETI_BREAKER_FAILURES": "6",
+    "TIKETI_BREAKER_RESET_S": "21.5",
+    "TIKETI_LOG_LEVEL": "DEBUG",
+    "TIKETI_PAYMENT_ANSWER_S": "22.5",
+    "TIKETI_SAGA_LEASE_S": "23.5",
+    "TIKETI_DB_ACQUIRE_TIMEOUT_S": "24.5",
+    "TIKETI_PAYMENTS_DB_POOL": "25",
+    "TIKETI_PAYMENTS_MAX_ONGOING": "26",
+}
+
 
 def test_defaults_need_no_environment() -> None:
     settings = Settings.from_env({})
@@ -43,3 +180,16 @@ def test_readme_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_table() in readme, "regenerate the README's table from settings_table()"
     assert len(SETTINGS_DOC) >= 15
+
+
+def test_every_environment_variable_keeps_its_name_and_default() -> None:
+    assert dict((name, default) for name, default, _ in SETTINGS_DOC) == DEFAULTS
+    shown = {name: value for name, value in Settings().to_env().items() if value}
+    assert shown == {name: value for name, value in DEFAULTS.items() if value}
+
+
+def test_every_variable_is_read_into_the_setting_it_is_written_from() -> None:
+    assert SET.keys() == DEFAULTS.keys() and all(SET[k] != DEFAULTS[k] for k in SET)
+    settings = Settings.from_env(SET)
+    assert settings.to_env() == SET
+    assert Settings.from_env(settings.to_env()) == settings
