@@ -38,7 +38,7 @@ def _json_response(status: int, payload: Any) -> Response:
 
 
 def _conn(call: Call[ApiContext, Any]) -> Any:
-    return call.ctx.db.acquire(timeout=call.ctx.settings.db_acquire_timeout_s)
+    return call.ctx.db.acquire(timeout=call.ctx.settings.payments.db_acquire_timeout_s)
 
 
 async def idempotent(call: Call[ApiContext, Any], scope: str, status: int,

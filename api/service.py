@@ -94,7 +94,7 @@ def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[R
 
     async def handle(request: Request) -> Response:
         user: Claims | None = None
-        ip = client_ip(request, settings.trusted_hops)
+        ip = client_ip(request, settings.http.trusted_hops)
         try:
             try:
                 user = authenticate(ctx, request)
@@ -109,7 +109,7 @@ def wrap(ctx: ApiContext, endpoint: Endpoint) -> Callable[[Request], Awaitable[R
                 raise Forbidden("administrators only")
             params = parse_path(endpoint, request)
             query = parse_query(endpoint, request)
-            body = await parse_body(endpoint, request, settings.max_body_bytes)
+            body = await parse_body(endpoint, request, settings.http.max_body_bytes)
             call = Call(ctx, request, dict(request.path_params), query, body, user, subject,
                         params)
             return render(await endpoint.handler(call), endpoint.status)
@@ -165,7 +165,7 @@ class ServiceApp(Starlette):
             exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
         )
         self.state.ctx = ctx
-        max_bytes = ctx.settings.max_body_bytes
+        max_bytes = ctx.settings.http.max_body_bytes
         self._front = EndpointRouter(Guard(self._starlette, max_bytes=max_bytes),
                                      endpoint_routes, server_error, max_bytes=max_bytes)
 

@@ -849,8 +849,10 @@ async def standalone(params: Params, venue: Venue, designs: Sequence[str]) -> di
 
     with tempfile.TemporaryDirectory(prefix="tiketi-contention-",
                                      ignore_cleanup_errors=True) as data:
-        settings = replace(Settings.from_env(), data_dir=Path(data), database_url=None,
-                           redis_url=None, namespace="contention", ray_address=None)
+        base = Settings.from_env()
+        settings = replace(base, data_dir=Path(data), namespace="contention",
+                           stores=replace(base.stores, database_url=None, redis_url=None),
+                           ray=replace(base.ray, address=None))
         with LocalStores(settings) as stores:
             conn = await connect(stores.database_url)
             await apply_migrations(conn)

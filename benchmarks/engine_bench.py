@@ -151,8 +151,10 @@ async def _actor_modes(seats: int, users: int, repeats: int, concurrency: int,
 
     venue = _venue(seats)
     data = Path(tempfile.mkdtemp(prefix="tiketi-bench-"))
-    settings = replace(Settings.from_env(), data_dir=data, database_url=None, redis_url=None,
-                       namespace="bench", ray_address=None)
+    base = Settings.from_env()
+    settings = replace(base, data_dir=data, namespace="bench",
+                       stores=replace(base.stores, database_url=None, redis_url=None),
+                       ray=replace(base.ray, address=None))
     results = []
     with LocalStores(settings) as stores:
         conn = await connect(stores.database_url)

@@ -202,10 +202,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from engine.store.records import SaleSettings
 
     data = Path(tempfile.mkdtemp(prefix="tiketi-http-bench-"))
-    settings = replace(Settings.from_env(), data_dir=data, database_url=None, redis_url=None,
-                       ray_address=None, namespace="httpbench", http_port=free_port(),
-                       metrics_port=free_port(), haproxy_stats_port=free_port(),
-                       rate_limit_per_min=1_000_000_000, demo_event=False)
+    base = Settings.from_env()
+    settings = replace(
+        base, data_dir=data, namespace="httpbench",
+        stores=replace(base.stores, database_url=None, redis_url=None),
+        ray=replace(base.ray, address=None),
+        http=replace(base.http, port=free_port(), metrics_port=free_port(),
+                     haproxy_stats_port=free_port()),
+        security=replace(base.security, rate_limit_per_min=1_000_000_000),
+        demo=replace(base.demo, enabled=False))
     results: dict[str, Result] = {}
     wire: dict[str, dict[str, Any]] = {}
     with LocalStores(settings) as stores:
@@ -224,7 +229,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 event = await create_event(
                     conn, title=title, venue=venue, category="bench",
                     starts_at=now + timedelta(days=1), sale_opens_at=now - timedelta(minutes=1),
-                    shard_count=settings.shards_per_event,
+                    shard_count=settings.shards.per_event,
                     settings=SaleSettings(admission_rate=0.001, active_cap=1, per_user_limit=10,
                                           heartbeat_timeout_s=3_600, hold_ttl_s=3_600,
                                           hold_max_lifetime_s=3_600))
@@ -242,7 +247,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             serve.run(hello_deployment(settings), name="hello", route_prefix="/hello")
             key = signing_key(settings)
             tokens = TokenService(signing=key, verification=[key.verification])
-            port = settings.http_port
+            port = settings.http.port
             host = "127.0.0.1"
             clients = args.clients
             common = {"clients": clients, "warmup_s": args.warmup, "duration_s": args.duration}
@@ -285,8 +290,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "setup": {"clients": args.clients, "warmup_s": args.warmup,
                   "duration_s": args.duration, "rounds": args.rounds,
-                  "access_log": settings.access_log, "ha_proxy": settings.ha_proxy,
-                  "replicas_per_service": 1, "seat_shards": settings.shards_per_event,
+                  "access_log": settings.http.access_log, "ha_proxy": settings.http.ha_proxy,
+                  "replicas_per_service": 1, "seat_shards": settings.shards.per_event,
                   "rate_limit": "raised for the run; every request still passes the limiter"},
         "targets": {name: {"ratio_to_serve_hello": ratio,
                            "met": (results[name].ratio_to_serve_hello or 0) >= ratio}

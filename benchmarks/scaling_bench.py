@@ -404,8 +404,11 @@ async def run(args: argparse.Namespace) -> list[Point]:
     from engine.store.pool import connect
 
     data = Path(tempfile.mkdtemp(prefix="tiketi-scaling-bench-"))
-    settings = replace(Settings.from_env(), data_dir=data, database_url=None, redis_url=None,
-                       namespace="scalingbench", ray_address=None, demo_event=False)
+    base = Settings.from_env()
+    settings = replace(base, data_dir=data, namespace="scalingbench",
+                       stores=replace(base.stores, database_url=None, redis_url=None),
+                       ray=replace(base.ray, address=None),
+                       demo=replace(base.demo, enabled=False))
     with removing(data), LocalStores(settings) as stores:
         conn = await connect(stores.database_url)
         await apply_migrations(conn)

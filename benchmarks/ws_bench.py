@@ -634,14 +634,19 @@ async def run(args: argparse.Namespace) -> tuple[WsRun, dict[str, Any]]:
     maxconn = haproxy_maxconn(limits["hard"])
     os.environ["RAY_SERVE_HAPROXY_MAXCONN"] = str(maxconn)
     data = Path(tempfile.mkdtemp(prefix="tiketi-ws-bench-"))
-    settings = replace(Settings.from_env(), data_dir=data, database_url=None, redis_url=None,
-                       ray_address=None, namespace="wsbench", http_port=free_port(),
-                       metrics_port=free_port(), haproxy_stats_port=free_port(),
-                       rate_limit_per_min=1_000_000_000, demo_event=False,
-                       ray_num_cpus=RAY_LOGICAL_CPUS)
+    base = Settings.from_env()
+    settings = replace(
+        base, data_dir=data, namespace="wsbench",
+        stores=replace(base.stores, database_url=None, redis_url=None),
+        ray=replace(base.ray, address=None, num_cpus=RAY_LOGICAL_CPUS),
+        http=replace(base.http, port=free_port(), metrics_port=free_port(),
+                     haproxy_stats_port=free_port()),
+        security=replace(base.security, rate_limit_per_min=1_000_000_000),
+        demo=replace(base.demo, enabled=False))
     per_replica = args.max_ongoing or sockets_per_replica(settings)
-    settings = replace(settings, serve_replicas=args.replicas if args.replicas != "auto"
-                       else f"queue={math.ceil(max(args.steps) / per_replica) + 1}")
+    settings = replace(settings, http=replace(
+        settings.http, serve_replicas=args.replicas if args.replicas != "auto"
+        else f"queue={math.ceil(max(args.steps) / per_replica) + 1}"))
     with removing(data), LocalStores(settings) as stores:
         settings = replica_settings(settings, database_url=stores.database_url,
                                     redis_url=stores.redis_url)
@@ -659,7 +664,7 @@ async def run(args: argparse.Namespace) -> tuple[WsRun, dict[str, Any]]:
                 widen_queue_replicas(settings, args.max_ongoing)
             key = signing_key(settings)
             tokens = TokenService(signing=key, verification=[key.verification])
-            host, port = "127.0.0.1", settings.http_port
+            host, port = "127.0.0.1", settings.http.port
             await _wait_http(host, port, get("/healthz"))
             target = Target(host, port, event_id, tokens, args.via)
             if args.via == "direct":
@@ -673,12 +678,12 @@ async def run(args: argparse.Namespace) -> tuple[WsRun, dict[str, Any]]:
         "steps": list(args.steps), "window_s": args.window, "settle_s": args.settle,
         "pads": args.pads, "admit_rate": args.admit_rate,
         "client_procs": args.client_procs or _client_procs(args.steps), "via": args.via,
-        "serve_replicas": settings.serve_replicas or "(one per service)",
+        "serve_replicas": settings.http.serve_replicas or "(one per service)",
         "queue_replica_max_ongoing_requests": per_replica,
         "max_ongoing_requests_overridden": bool(args.max_ongoing),
         "ray_logical_cpus": RAY_LOGICAL_CPUS, "haproxy_maxconn": maxconn,
         "nofile_driver": limits, "direct_ports": target.direct_ports,
-        "queue_publish_s": settings.queue_publish_s, "versions": _versions()}
+        "queue_publish_s": settings.shards.queue_publish_s, "versions": _versions()}
     return result, parameters
 
 

@@ -103,9 +103,9 @@ async def _serve(
     conn = await connect(database_url)
     try:
         admin, admin_password = await ensure_admin(conn, serving)
-        demo = (await ensure_demo_event(conn, shard_count=settings.shards_per_event,
-                                        opens_in=timedelta(seconds=settings.demo_opens_in_s))
-                if settings.demo_event else None)
+        demo = (await ensure_demo_event(conn, shard_count=settings.shards.per_event,
+                                        opens_in=timedelta(seconds=settings.demo.opens_in_s))
+                if settings.demo.enabled else None)
     finally:
         await conn.close()
     if demo is not None:
@@ -121,8 +121,8 @@ async def _serve(
     await asyncio.get_running_loop().run_in_executor(None, deploy, serving)
     state = {
         "pid": os.getpid(),
-        "api_url": f"http://{settings.http_host}:{settings.http_port}",
-        "metrics_port": settings.metrics_port,
+        "api_url": f"http://{settings.http.host}:{settings.http.port}",
+        "metrics_port": settings.http.metrics_port,
         "admin_email": admin.email,
         "database_url": database_url,
         "redis_url": redis_url,
@@ -130,7 +130,7 @@ async def _serve(
         "ray_address": cluster_address(),
         "ray_started_here": started_ray,
         "namespace": settings.namespace,
-        "payment_gateway": settings.payment_gateway_url,
+        "payment_gateway": settings.payments.gateway_url,
         "fake_gateway": fake_gateway,
         "events": events,
     }

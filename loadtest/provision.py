@@ -72,7 +72,8 @@ async def provision_api(host: str, count: int, prefix: str,
 def provision(settings: Settings, *, count: int, host: str | None = None,
               via_api: bool = False) -> list[dict[str, str]]:
     prefix = f"buyer{uuid.uuid4().hex[:8]}"
-    database_url = settings.database_url or running_engine(settings.data_dir).get("database_url")
+    database_url = (settings.stores.database_url
+                    or running_engine(settings.data_dir).get("database_url"))
     if via_api or database_url is None:
         if host is None:
             raise SystemExit("no database to write to: pass --api and --host")

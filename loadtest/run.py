@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     engine = running_engine(settings.data_dir)
-    host = args.host or engine.get("api_url") or f"http://127.0.0.1:{settings.http_port}"
+    host = args.host or engine.get("api_url") or f"http://127.0.0.1:{settings.http.port}"
     gateway = args.gateway or engine.get("payment_gateway") or "http://127.0.0.1:8100"
-    admin_email = args.admin_email or engine.get("admin_email") or settings.admin_email
-    admin_password = args.admin_password or settings.admin_password or _stored_admin_password(
-        settings)
+    admin_email = args.admin_email or engine.get("admin_email") or settings.security.admin_email
+    admin_password = (args.admin_password or settings.security.admin_password
+                      or _stored_admin_password(settings))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = args.out / f"{args.scenario}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)

@@ -194,7 +194,7 @@ def _json(body: bytes) -> Response:
 
 async def start(ctx: ApiContext) -> None:
     cache = CatalogCache(ctx.redis, namespace=ctx.settings.namespace,
-                         ttl_s=ctx.settings.event_cache_ttl_s)
+                         ttl_s=ctx.settings.catalog.event_cache_ttl_s)
     await cache.start()
     ctx.catalog_cache = cache
     ctx.closers.append(cache.close)

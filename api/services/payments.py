@@ -80,7 +80,7 @@ def payment_out(ctx: ApiContext, p: PaymentRecord) -> PaymentOut:
         amount=p.amount, status=p.status, payment_key=p.payment_key, method=p.method,
         approved_at=p.approved_at, cancel_amount=p.cancel_amount,
         customer_key=str(p.user_id) if p.user_id else "",
-        client_key=ctx.settings.payment_client_key, failure_code=p.failure_code,
+        client_key=ctx.settings.payments.client_key, failure_code=p.failure_code,
         failure_message=p.failure_message)
 
 

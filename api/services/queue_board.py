@@ -42,7 +42,7 @@ class QueueBoard:
         self._lines: dict[str, _Line] = {}
         self._jobs = [
             BackgroundJob("queue summaries", self._summaries,
-                          every_s=ctx.settings.queue_publish_s, logger=log),
+                          every_s=ctx.settings.shards.queue_publish_s, logger=log),
             BackgroundJob("queue lookups", self._lookups, logger=log),
             BackgroundJob("queue heartbeats", self._heartbeats, every_s=HEARTBEAT_EVERY_S,
                           logger=log),

@@ -238,7 +238,7 @@ class SeatMaps:
         self._compressed: OrderedDict[str, _Compressed] = OrderedDict()
         self._compressing: set[asyncio.Task[None]] = set()
         self._job = BackgroundJob("seat map refresh", self._refresh_all,
-                                  every_s=ctx.settings.seatmap_refresh_s, logger=log)
+                                  every_s=ctx.settings.catalog.seatmap_refresh_s, logger=log)
 
     async def get(self, event_id: str) -> _EventMap:
         found = self._maps.get(event_id)

@@ -15,9 +15,9 @@ def connect_ray(settings: Settings, **extra: Any) -> bool:
     """Connects to `RAY_ADDRESS`, or starts a local instance; True if it was started here."""
     if ray.is_initialized():
         return False
-    local = not settings.ray_address
+    local = not settings.ray.address
     options: dict[str, Any] = {
-        "address": settings.ray_address or "local",
+        "address": settings.ray.address or "local",
         "namespace": settings.namespace,
         "logging_level": logging.WARNING,
         "log_to_driver": False,
@@ -29,8 +29,8 @@ def connect_ray(settings: Settings, **extra: Any) -> bool:
         # Ray lowers its workers' priority (nice 15) below the driver's; here the workers are
         # the shards, the engine's critical path.
         options["_system_config"] = {"worker_niceness": 0}
-        if settings.ray_num_cpus is not None:
-            options["num_cpus"] = settings.ray_num_cpus
+        if settings.ray.num_cpus is not None:
+            options["num_cpus"] = settings.ray.num_cpus
     ray.init(**options)
     return local
 

@@ -43,15 +43,15 @@ class ShardConfig:
             shard=shard,
             database_url=None if env.get(DATABASE_ENV) == database_url else database_url,
             redis_url=None if env.get(REDIS_ENV) == redis_url else redis_url,
-            redis_cluster=settings.redis_cluster,
+            redis_cluster=settings.stores.redis_cluster,
             namespace=settings.namespace,
-            snapshot_every_ops=settings.snapshot_every_ops,
-            snapshot_every_s=settings.snapshot_every_s,
-            sweep_interval_s=settings.sweep_interval_s,
-            queue_tick_s=settings.queue_tick_s,
-            queue_publish_s=settings.queue_publish_s,
+            snapshot_every_ops=settings.shards.snapshot_every_ops,
+            snapshot_every_s=settings.shards.snapshot_every_s,
+            sweep_interval_s=settings.shards.sweep_interval_s,
+            queue_tick_s=settings.shards.queue_tick_s,
+            queue_publish_s=settings.shards.queue_publish_s,
             log_level=settings.log_level,
-            link_host=settings.shard_link_host,
+            link_host=settings.shards.link_host,
         )
 
     def database(self, environ: Mapping[str, str] | None = None) -> str:

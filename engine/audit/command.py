@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _unusable("set DATABASE_URL and REDIS_URL, or run it where `make up` runs "
                          f"(it reads {settings.data_dir / 'engine.json'})")
     try:
+        cluster = args.redis_cluster or settings.stores.redis_cluster
         result = asyncio.run(run_audit(database_url, redis_url, settings.namespace, args.event,
-                                       hold_grace_s=args.hold_grace,
-                                       redis_cluster=args.redis_cluster or settings.redis_cluster))
+                                       hold_grace_s=args.hold_grace, redis_cluster=cluster))
     except UnknownEvent as exc:
         return _unusable(str(exc))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, *REDIS_ERRORS) as exc:
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def store_urls(settings: Settings) -> tuple[str | None, str | None]:
     """The configured stores; unset ones are taken from the running engine's description."""
-    database_url, redis_url = settings.database_url, settings.redis_url
+    database_url, redis_url = settings.stores.database_url, settings.stores.redis_url
     if database_url is None or redis_url is None:
         running = running_engine(settings.data_dir)
         database_url = database_url or running.get("database_url")

@@ -15,11 +15,13 @@ from engine.settings import Settings
 def start_local_gateway(settings: Settings) -> tuple[Settings, FakeGatewayServer | None]:
     """The settings pointing at the gateway to use, and the fake server if one was started
     (the caller stops it)."""
-    if settings.payment_gateway_url:
+    payments = settings.payments
+    if payments.gateway_url:
         return settings, None
-    secret = settings.payment_secret_key or f"test_sk_{secrets.token_urlsafe(18)}"
-    server = FakeGatewayServer(secret, port=settings.fake_gateway_port)
+    secret = payments.secret_key or f"test_sk_{secrets.token_urlsafe(18)}"
+    server = FakeGatewayServer(secret, port=payments.fake_gateway_port)
     server.start()
     os.environ["TIKETI_PAYMENT_GATEWAY_URL"] = server.url
     os.environ["TIKETI_PAYMENT_SECRET_KEY"] = secret
-    return replace(settings, payment_gateway_url=server.url, payment_secret_key=secret), server
+    payments = replace(payments, gateway_url=server.url, secret_key=secret)
+    return replace(settings, payments=payments), server

@@ -13,8 +13,8 @@ class LocalStores:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.started: list[EmbeddedServer] = []
-        self._database_url = settings.database_url
-        self._redis_url = settings.redis_url
+        self._database_url = settings.stores.database_url
+        self._redis_url = settings.stores.redis_url
 
     @property
     def database_url(self) -> str:
@@ -38,12 +38,12 @@ class LocalStores:
     def start(self) -> None:
         data_dir = self.settings.data_dir
         try:
-            if self.settings.database_url is None:
-                postgres = EmbeddedPostgres(data_dir, self.settings.pg_port)
+            if self.settings.stores.database_url is None:
+                postgres = EmbeddedPostgres(data_dir, self.settings.stores.pg_port)
                 self.started.append(postgres)
                 self._database_url = postgres.start()
-            if self.settings.redis_url is None:
-                redis = EmbeddedRedis(data_dir, self.settings.redis_port)
+            if self.settings.stores.redis_url is None:
+                redis = EmbeddedRedis(data_dir, self.settings.stores.redis_port)
                 self.started.append(redis)
                 self._redis_url = redis.start()
         except BaseException:
@@ -58,7 +58,7 @@ class LocalStores:
                 server.stop()
             except Exception as exc:
                 errors.append(exc)
-        self._database_url = self.settings.database_url
-        self._redis_url = self.settings.redis_url
+        self._database_url = self.settings.stores.database_url
+        self._redis_url = self.settings.stores.redis_url
         if errors:
             raise errors[0]

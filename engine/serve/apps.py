@@ -47,7 +47,7 @@ class ServiceDeployment:
         self.spec: ServiceSpec = SERVICES_BY_NAME[service]
         self.module = self.spec.load()
         self.ctx: ApiContext = await open_context(
-            settings, pool_size=settings.payments_db_pool if service == "payments" else 10)
+            settings, pool_size=settings.payments.db_pool if service == "payments" else 10)
         start = getattr(self.module, "start", None)
         if start is not None:
             await start(self.ctx)
@@ -76,26 +76,26 @@ class ServiceDeployment:
 def deployment_options(spec: ServiceSpec, settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "name": spec.name,
-        "num_replicas": settings.replicas().get(spec.name, 1),
-        "ray_actor_options": {"num_cpus": settings.replica_cpus},
-        "max_ongoing_requests": {"queue": settings.queue_max_ongoing,
-                                 "payments": settings.payments_max_ongoing}.get(spec.name, 1_000),
-        "logging_config": {"enable_access_log": settings.access_log,
+        "num_replicas": settings.http.replicas().get(spec.name, 1),
+        "ray_actor_options": {"num_cpus": settings.http.replica_cpus},
+        "max_ongoing_requests": {"queue": settings.http.queue_max_ongoing,
+                                 "payments": settings.payments.max_ongoing}.get(spec.name, 1_000),
+        "logging_config": {"enable_access_log": settings.http.access_log,
                            "log_level": settings.log_level},
     }
-    if settings.autoscale and spec.name in AUTOSCALED:
+    if settings.autoscale.enabled and spec.name in AUTOSCALED:
         del options["num_replicas"]
         metric = AUTOSCALED[spec.name]
         options["autoscaling_config"] = autoscaling_config(
             metric,
-            settings.autoscale_queue_users if metric == WAITING
-            else settings.autoscale_admitted_users,
-            min_replicas=settings.autoscale_min_replicas,
-            max_replicas=settings.autoscale_max_replicas,
-            requests_per_replica=settings.autoscale_requests,
-            upscale_delay_s=settings.autoscale_upscale_delay_s,
-            downscale_delay_s=settings.autoscale_downscale_delay_s,
-            interval_s=settings.autoscale_interval_s,
+            settings.autoscale.queue_users if metric == WAITING
+            else settings.autoscale.admitted_users,
+            min_replicas=settings.autoscale.min_replicas,
+            max_replicas=settings.autoscale.max_replicas,
+            requests_per_replica=settings.autoscale.requests,
+            upscale_delay_s=settings.autoscale.upscale_delay_s,
+            downscale_delay_s=settings.autoscale.downscale_delay_s,
+            interval_s=settings.autoscale.interval_s,
         )
     return options
 

@@ -35,7 +35,7 @@ def serve_config(
         })
     return {
         "proxy_location": "EveryNode",
-        "http_options": {"host": host, "port": settings.http_port},
+        "http_options": {"host": host, "port": settings.http.port},
         "applications": applications,
     }
 

@@ -19,22 +19,25 @@ from engine.store.redis_client import connect_redis
 
 def signing_key(settings: Settings, *, generate: bool = False) -> SigningKey:
     """The RS256 key: from the setting, the file, or (when `generate`) the data directory."""
+    security = settings.security
     return load_signing_key(
-        private_pem=settings.jwt_private_key,
-        private_key_file=settings.jwt_private_key_file,
+        private_pem=security.jwt_private_key,
+        private_key_file=security.jwt_private_key_file,
         generate_into=settings.data_dir / "keys" if generate or (
-            settings.jwt_private_key is None and settings.jwt_private_key_file is None) else None,
+            security.jwt_private_key is None and security.jwt_private_key_file is None) else None,
     )
 
 
 async def open_context(settings: Settings, *, pool_size: int = 10) -> ApiContext:
-    if not settings.database_url or not settings.redis_url:
+    stores = settings.stores
+    if not stores.database_url or not stores.redis_url:
         raise ValueError("replicas need DATABASE_URL and REDIS_URL")
-    pool = await create_pool(settings.database_url, min_size=1, max_size=pool_size)
-    redis = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
+    pool = await create_pool(stores.database_url, min_size=1, max_size=pool_size)
+    redis = connect_redis(stores.redis_url, cluster=stores.redis_cluster)
     key = signing_key(settings)
     tokens = TokenService(signing=key, verification=[key.verification])
-    limiter = RateLimiter(redis, limit=settings.rate_limit_per_min, namespace=settings.namespace)
+    limiter = RateLimiter(redis, limit=settings.security.rate_limit_per_min,
+                          namespace=settings.namespace)
     await limiter.start()
     audit = AuditLog(pool)
     await audit.start()

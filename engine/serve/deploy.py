@@ -25,11 +25,13 @@ def replica_settings(settings: Settings, *, database_url: str, redis_url: str) -
     """The settings replicas start from: absolute paths, the stores' URLs, and a key file
     that exists (generated here once, so replicas never race to create one)."""
     data_dir = settings.data_dir.resolve()
-    settings = replace(settings, data_dir=data_dir, database_url=database_url,
-                       redis_url=redis_url)
-    if settings.jwt_private_key is None and settings.jwt_private_key_file is None:
+    settings = replace(settings, data_dir=data_dir, stores=replace(
+        settings.stores, database_url=database_url, redis_url=redis_url))
+    security = settings.security
+    if security.jwt_private_key is None and security.jwt_private_key_file is None:
         signing_key(settings, generate=True)
-        settings = replace(settings, jwt_private_key_file=data_dir / "keys" / "jwt-private.pem")
+        settings = replace(settings, security=replace(
+            security, jwt_private_key_file=data_dir / "keys" / "jwt-private.pem"))
     return settings
 
 
@@ -46,9 +48,9 @@ def replica_env(settings: Settings) -> dict[str, str]:
 def ha_proxy_env(settings: Settings) -> dict[str, str]:
     """The environment variables, read when Ray starts, that choose Serve's high-throughput
     mode and its ports."""
-    env = {name: value if settings.ha_proxy else "0" for name, value in HA_PROXY_ENV.items()}
-    env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.metrics_port)
-    env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.haproxy_stats_port)
+    env = {name: value if settings.http.ha_proxy else "0" for name, value in HA_PROXY_ENV.items()}
+    env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(settings.http.metrics_port)
+    env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(settings.http.haproxy_stats_port)
     return env
 
 
@@ -59,7 +61,7 @@ def ha_proxy_environment(settings: Settings) -> None:
 
 def deploy(settings: Settings) -> None:
     """Starts Serve on the settings' host and port and deploys every service."""
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    serve.start(http_options={"host": settings.http.host, "port": settings.http.port})
     env = replica_env(settings)
     serve.run_many([
         serve.RunTarget(application(spec, settings, env), name=spec.name,
@@ -71,10 +73,11 @@ def deploy(settings: Settings) -> None:
 async def ensure_admin(conn: asyncpg.Connection, settings: Settings) -> tuple[UserRecord, str]:
     """The admin account, created on first start. Its password is the setting's, or one
     generated once and kept (mode 0600) in the data directory. Returns (user, password)."""
-    password = settings.admin_password or _stored_password(settings.data_dir)
-    user = await users_repo.find_user_by_email(conn, settings.admin_email)
+    email = settings.security.admin_email
+    password = settings.security.admin_password or _stored_password(settings.data_dir)
+    user = await users_repo.find_user_by_email(conn, email)
     if user is None:
-        user = await users_repo.create_user(conn, email=settings.admin_email, name="Administrator",
+        user = await users_repo.create_user(conn, email=email, name="Administrator",
                                             password_hash=await hash_password(password),
                                             role="admin")
     elif not await verify_password(password, user.password_hash):

@@ -26,16 +26,16 @@ def shard_directory(settings: Settings, *, database_url: str,
         lambda event_id, shard: ShardConfig.from_settings(
             settings, event_id=event_id, shard=shard, database_url=database_url,
             redis_url=redis_url),
-        shard_cpus=settings.shard_cpus,
+        shard_cpus=settings.shards.cpus,
     )
 
 
 class RayEngine:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
-        assert settings.database_url and settings.redis_url
+        assert settings.stores.database_url and settings.stores.redis_url
         self._pool = pool
-        self.directory = shard_directory(settings, database_url=settings.database_url,
-                                         redis_url=settings.redis_url)
+        self.directory = shard_directory(settings, database_url=settings.stores.database_url,
+                                         redis_url=settings.stores.redis_url)
         self._seats: dict[str, EventSeats] = {}
         self._queues: dict[str, EventQueue] = {}
         self._opening: dict[str, asyncio.Task[None]] = {}

@@ -29,8 +29,9 @@ CHECK_EVERY_S = 2.0
 async def widen_hot_events(db: asyncpg.Pool, redis: RedisClient, engine: RayEngine,
                            settings: Settings) -> list[EventRecord]:
     """One round: returns the events it re-planned."""
+    hot = settings.hot_events
     async with db.acquire() as conn:
-        upcoming = await events_repo.upcoming_lines(conn, lead_s=settings.hot_reshard_lead_s)
+        upcoming = await events_repo.upcoming_lines(conn, lead_s=hot.reshard_lead_s)
     summaries = await line_summaries(redis, settings.namespace,
                                      [str(event.id) for event, _ in upcoming])
     widened = []
@@ -38,13 +39,13 @@ async def widen_hot_events(db: asyncpg.Pool, redis: RedisClient, engine: RayEngi
         if summary is None:
             continue
         wanted = seat_shards_for(summary.waiting + summary.prequeue, current=event.shard_count,
-                                 units=units, users_per_shard=settings.hot_users_per_seat_shard,
-                                 max_shards=settings.hot_max_seat_shards)
+                                 units=units, users_per_shard=hot.users_per_seat_shard,
+                                 max_shards=hot.max_seat_shards)
         if wanted <= event.shard_count:
             continue
         try:
             new = await widen_seat_plan(db, engine.directory, redis, event.id, wanted,
-                                        lead_s=settings.hot_reshard_lead_s)
+                                        lead_s=hot.reshard_lead_s)
         except NotReplannable as exc:
             log.info("hot event %s left as it is: %s", event.id, exc)
             continue
@@ -56,7 +57,7 @@ async def widen_hot_events(db: asyncpg.Pool, redis: RedisClient, engine: RayEngi
 
 async def start_hot_event_watcher(ctx: ApiContext) -> None:
     engine = ctx.engine
-    if not ctx.settings.hot_events or not isinstance(engine, RayEngine):
+    if not ctx.settings.hot_events.enabled or not isinstance(engine, RayEngine):
         return
     job = BackgroundJob("hot-event round",
                         lambda: widen_hot_events(ctx.db, ctx.redis, engine, ctx.settings),

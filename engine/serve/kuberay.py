@@ -26,7 +26,14 @@ import yaml
 from engine.actors.config import DATABASE_ENV, REDIS_ENV
 from engine.serve.config import serve_config_yaml
 from engine.serve.deploy import ha_proxy_env, replica_env
-from engine.settings import Settings, SettingsError
+from engine.settings import (
+    AutoscaleSettings,
+    HotEventSettings,
+    HttpSettings,
+    Settings,
+    SettingsError,
+    ShardSettings,
+)
 
 Manifest = dict[str, Any]
 
@@ -286,7 +293,7 @@ def _worker_template(settings: Settings, image: str, name: str, secret: str) -> 
     # node's Serve ingress answers its health check, so a draining node leaves the Service.
     ready = " && ".join([
         _wget(DASHBOARD_AGENT_PORT, "api/local_raylet_healthz", timeout=2),
-        _wget(settings.http_port, "-/healthz", timeout=2),
+        _wget(settings.http.port, "-/healthz", timeout=2),
     ])
     container = _ray_container(
         "ray-worker", image, WORKER, settings, ports={},
@@ -315,8 +322,8 @@ def _worker_template(settings: Settings, image: str, name: str, secret: str) -> 
 def _ray_container(name: str, image: str, size: PodSize, settings: Settings, *,
                    ports: dict[str, int], env: list[Manifest], liveness: Manifest,
                    readiness: Manifest) -> Manifest:
-    every_node = {"serve": settings.http_port, "metrics": RAY_METRICS_PORT,
-                  "haproxy-metrics": settings.metrics_port}
+    every_node = {"serve": settings.http.port, "metrics": RAY_METRICS_PORT,
+                  "haproxy-metrics": settings.http.metrics_port}
     return {
         "name": name,
         "image": image,
@@ -473,9 +480,12 @@ _Dumper: Any = type("_Dumper", (yaml.SafeDumper,), {"ignore_aliases": lambda sel
 _Dumper.add_representer(str, _str_block)
 
 
-PRODUCTION = Settings(autoscale=True, autoscale_min_replicas=3, autoscale_max_replicas=100,
-                      queue_max_ongoing=12_000, replica_cpus=1.0, shard_cpus=1.0,
-                      hot_events=True, shard_link_host="node")
+PRODUCTION = Settings(
+    autoscale=AutoscaleSettings(enabled=True, min_replicas=3, max_replicas=100),
+    http=HttpSettings(queue_max_ongoing=12_000, replica_cpus=1.0),
+    shards=ShardSettings(cpus=1.0, link_host="node"),
+    hot_events=HotEventSettings(enabled=True),
+)
 """The defaults of a cluster: Queue and Reservation replicas autoscale on the lines (the
 seed: min 3, max 100), a Queue replica holds the sockets of its 10,000 waiting users, a
 sale whose line outgrows its seat shards before it opens is re-planned over more of them,

@@ -29,23 +29,23 @@ _TROUBLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError)
 
 async def start_payment_workers(ctx: ApiContext) -> None:
     settings = ctx.settings
-    if not settings.payment_gateway_url or not settings.payment_secret_key:
+    if not settings.payments.gateway_url or not settings.payments.secret_key:
         log.warning("no payment gateway configured: payments answer 503")
         return
     # httpx logs every gateway call at INFO; the saga logs what goes wrong, and payment_logs
     # keeps every reply. At a flash sale's rate those lines cost a few % of the replica's CPU.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    breaker = CircuitBreaker(failure_threshold=settings.breaker_failures,
-                             reset_after_s=settings.breaker_reset_s)
-    client = TossPaymentsClient(settings.payment_gateway_url, settings.payment_secret_key,
-                                timeout_s=settings.payment_timeout_s,
-                                max_retries=settings.payment_retries, breaker=breaker)
-    saga = PurchaseSaga(ctx.db, client, ctx.engine.seats, lease_s=settings.saga_lease_s,
-                        answer_within_s=settings.payment_answer_s,
-                        acquire_timeout_s=settings.db_acquire_timeout_s)
+    breaker = CircuitBreaker(failure_threshold=settings.payments.breaker_failures,
+                             reset_after_s=settings.payments.breaker_reset_s)
+    client = TossPaymentsClient(settings.payments.gateway_url, settings.payments.secret_key,
+                                timeout_s=settings.payments.timeout_s,
+                                max_retries=settings.payments.retries, breaker=breaker)
+    saga = PurchaseSaga(ctx.db, client, ctx.engine.seats, lease_s=settings.payments.saga_lease_s,
+                        answer_within_s=settings.payments.answer_s,
+                        acquire_timeout_s=settings.payments.db_acquire_timeout_s)
     ctx.saga = saga
     cache = CatalogCache(ctx.redis, namespace=settings.namespace,
-                         ttl_s=settings.event_cache_ttl_s)
+                         ttl_s=settings.catalog.event_cache_ttl_s)
     consumer = f"payments-{uuid.uuid4().hex[:10]}"
     ns = settings.namespace
     jobs = [

@@ -23,7 +23,14 @@ from engine.local.stores import LocalStores
 from engine.payments.fake_gateway import FakeGatewayServer
 from engine.provision import create_event
 from engine.serve.deploy import deploy, ensure_admin, ha_proxy_environment, replica_settings
-from engine.settings import Settings
+from engine.settings import (
+    HttpSettings,
+    PaymentSettings,
+    RaySettings,
+    SecuritySettings,
+    Settings,
+    ShardSettings,
+)
 from engine.store.migrate import migrate
 from engine.store.pool import connect
 from engine.store.records import EventRecord, SaleSettings
@@ -43,17 +50,20 @@ class Engine:
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     data = tmp_path_factory.mktemp("engine")
-    settings = replace(Settings(), data_dir=Path(data), namespace=f"e2e{uuid.uuid4().hex[:8]}",
-                       snapshot_every_ops=50, ray_num_cpus=16, http_port=free_port(),
-                       metrics_port=free_port(), haproxy_stats_port=free_port(),
-                       fake_gateway_port=free_port(), trusted_hops=1, admin_password=ADMIN_PASSWORD,
-                       breaker_failures=3, breaker_reset_s=2.0, payment_timeout_s=2.0,
-                       admin_email="admin@e2e.test")
+    settings = Settings(
+        data_dir=Path(data), namespace=f"e2e{uuid.uuid4().hex[:8]}",
+        shards=ShardSettings(snapshot_every_ops=50), ray=RaySettings(num_cpus=16),
+        http=HttpSettings(port=free_port(), metrics_port=free_port(),
+                          haproxy_stats_port=free_port(), trusted_hops=1),
+        security=SecuritySettings(admin_password=ADMIN_PASSWORD, admin_email="admin@e2e.test"),
+        payments=PaymentSettings(fake_gateway_port=free_port(), breaker_failures=3,
+                                 breaker_reset_s=2.0, timeout_s=2.0))
     with LocalStores(settings) as stores:
         migrate(stores.database_url)
         settings = replica_settings(settings, database_url=stores.database_url,
                                     redis_url=stores.redis_url)
-        settings, gateway = start_local_gateway(replace(settings, payment_gateway_url=None))
+        settings, gateway = start_local_gateway(
+            replace(settings, payments=replace(settings.payments, gateway_url=None)))
         assert gateway is not None
         ha_proxy_environment(settings)
         connect_ray(settings)
@@ -63,7 +73,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
                 lambda event_id, shard: ShardConfig.from_settings(
                     settings, event_id=event_id, shard=shard,
                     database_url=stores.database_url, redis_url=stores.redis_url),
-                shard_cpus=settings.shard_cpus,
+                shard_cpus=settings.shards.cpus,
             )
             yield Engine(settings, stores.database_url, stores.redis_url, directory, gateway)
         finally:
@@ -84,7 +94,7 @@ def api(engine: Engine) -> str:
 
     asyncio.run(admin())
     deploy(engine.settings)
-    return f"http://127.0.0.1:{engine.settings.http_port}"
+    return f"http://127.0.0.1:{engine.settings.http.port}"
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,8 @@ from tests.e2e.test_api_journey import admitted
 @pytest.fixture
 async def admin(api: str, engine: Engine) -> AsyncIterator[Client]:
     client = Client(api)
-    assert (await client.login(engine.settings.admin_email, ADMIN_PASSWORD)).status_code == 200
+    email = engine.settings.security.admin_email
+    assert (await client.login(email, ADMIN_PASSWORD)).status_code == 200
     yield client
     await client.close()
 

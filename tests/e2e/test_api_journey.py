@@ -16,7 +16,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, Engine
 @pytest.fixture
 async def admin(api: str, engine: Engine) -> AsyncIterator[Client]:
     client = Client(api)
-    r = await client.login(engine.settings.admin_email, ADMIN_PASSWORD)
+    r = await client.login(engine.settings.security.admin_email, ADMIN_PASSWORD)
     assert r.status_code == 200, r.text
     yield client
     await client.close()

@@ -19,7 +19,7 @@ BROWSER = {"Accept-Encoding": "gzip, deflate, br"}
 @pytest.fixture
 async def event_id(api: str, engine: Engine) -> AsyncIterator[str]:
     admin = Client(api)
-    r = await admin.login(engine.settings.admin_email, ADMIN_PASSWORD)
+    r = await admin.login(engine.settings.security.admin_email, ADMIN_PASSWORD)
     assert r.status_code == 200, r.text
     r = await admin.post("/api/v1/admin/events", json=small_event())
     assert r.status_code == 201, r.text

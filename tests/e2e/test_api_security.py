@@ -48,7 +48,7 @@ def claims_of(token: str) -> dict[str, Any]:
 async def test_tampered_tokens_are_refused(user: Client, engine: Engine) -> None:
     assert user.token
     good = claims_of(user.token)
-    key = load_signing_key(private_key_file=engine.settings.jwt_private_key_file)
+    key = load_signing_key(private_key_file=engine.settings.security.jwt_private_key_file)
     public_pem = key.public_pem()
     header = json.loads(base64.urlsafe_b64decode(user.token.split(".")[0] + "=="))
     forged = {

@@ -60,10 +60,10 @@ async def test_queue_replicas_follow_the_line_up_and_back_down(
     # Lines other tests left behind count too (every line on sale drives the replicas), so
     # the threshold is set above them: the probe starts at 1 replica whatever they hold.
     per_replica = max(20, int(await _waiting(engine)) + 1)
-    settings = replace(engine.settings, autoscale=True, autoscale_min_replicas=1,
-                       autoscale_max_replicas=3, autoscale_queue_users=per_replica,
-                       autoscale_upscale_delay_s=0.0, autoscale_downscale_delay_s=2.0,
-                       autoscale_interval_s=0.5)
+    autoscale = replace(engine.settings.autoscale, enabled=True, min_replicas=1, max_replicas=3,
+                        queue_users=per_replica, upscale_delay_s=0.0, downscale_delay_s=2.0,
+                        interval_s=0.5)
+    settings = replace(engine.settings, autoscale=autoscale)
     app = application(SERVICES_BY_NAME["queue"], settings, replica_env(settings))
     await asyncio.to_thread(serve.run, app, name=PROBE, route_prefix=f"/{PROBE}")
     try:

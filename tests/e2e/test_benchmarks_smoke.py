@@ -37,7 +37,7 @@ async def test_ws_bench_updates_every_socket_within_two_seconds(
                              heartbeat_timeout_s=sale.heartbeat_timeout_s,
                              session_ttl_s=sale.session_ttl_s)
     key = signing_key(engine.settings)
-    target = ws_bench.Target("127.0.0.1", engine.settings.http_port, str(event.record.id),
+    target = ws_bench.Target("127.0.0.1", engine.settings.http.port, str(event.record.id),
                              TokenService(signing=key, verification=[key.verification]))
 
     run = await ws_bench.measure(target, steps=[10, 40], pads=30, window_s=3.0, settle_s=1.5,
@@ -65,13 +65,14 @@ async def test_ws_bench_updates_every_socket_within_two_seconds(
 async def test_scaling_bench_measures_every_configuration(
     engine: Engine, tmp_path: Path
 ) -> None:
-    settings = replace(engine.settings, snapshot_every_ops=100_000)
+    settings = replace(engine.settings,
+                       shards=replace(engine.settings.shards, snapshot_every_ops=100_000))
     directory = ShardDirectory(
         settings.namespace,
         lambda event_id, shard: ShardConfig.from_settings(
             settings, event_id=event_id, shard=shard, database_url=engine.database_url,
             redis_url=engine.redis_url),
-        shard_cpus=settings.shard_cpus)
+        shard_cpus=settings.shards.cpus)
     args = scaling_bench.parse_args(["--shards", "1,2", "--events", "1,2", "--seats", "40000",
                                      "--concurrency", "8", "--batch", "50", "--warmup", "0.2",
                                      "--duration", "0.6", "--rounds", "1"])

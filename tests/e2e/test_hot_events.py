@@ -74,7 +74,8 @@ async def test_a_hot_upcoming_sale_is_replanned_over_more_seat_shards(
             if summary is not None and summary.prequeue == LINE:
                 break
             await asyncio.sleep(0.25)
-        settings = replace(engine.settings, hot_users_per_seat_shard=10, hot_max_seat_shards=8)
+        settings = replace(engine.settings, hot_events=replace(
+            engine.settings.hot_events, users_per_seat_shard=10, max_seat_shards=8))
 
         widened = await widen_hot_events(pool, redis, gateway, settings)
 

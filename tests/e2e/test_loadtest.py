@@ -22,7 +22,7 @@ def test_a_small_flash_sale_runs_headless_and_ends_audited(api: str, engine: Eng
            "TIKETI_NAMESPACE": engine.settings.namespace}
     ran = subprocess.run(
         [sys.executable, "-m", "loadtest.run", "--scenario", "flash_sale", "--host", api,
-         "--gateway", engine.gateway.url, "--admin-email", engine.settings.admin_email,
+         "--gateway", engine.gateway.url, "--admin-email", engine.settings.security.admin_email,
          "--admin-password", ADMIN_PASSWORD, "--users", "12", "--spawn-rate", "12",
          "--run-time", "15s", "--seats", "16", "--opens-in", "2", "--out", str(tmp_path)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)

@@ -16,7 +16,7 @@ from engine.local import is_running
 from engine.local.postgres import EmbeddedPostgres
 from engine.local.redis_server import EmbeddedRedis
 from engine.local.stores import LocalStores
-from engine.settings import Settings
+from engine.settings import Settings, StoreSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,7 +143,8 @@ def test_fixed_port_is_used(tmp_path: Path) -> None:
 
 
 def test_local_stores_start_only_what_is_unset_and_stop_it(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", database_url="postgresql://elsewhere/db")
+    settings = Settings(data_dir=tmp_path / "data",
+                        stores=StoreSettings(database_url="postgresql://elsewhere/db"))
     with LocalStores(settings) as stores:
         assert stores.database_url == "postgresql://elsewhere/db"
         assert [type(s) for s in stores.started] == [EmbeddedRedis]
@@ -172,9 +173,8 @@ def test_local_stores_stop_what_they_started_on_error(tmp_path: Path) -> None:
 
 
 def test_local_stores_start_nothing_when_both_are_configured(tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url="postgresql://db/x", redis_url="redis://r/0"
-    )
+    settings = Settings(data_dir=tmp_path / "data", stores=StoreSettings(
+        database_url="postgresql://db/x", redis_url="redis://r/0"))
     with LocalStores(settings) as stores:
         assert stores.started == []
         assert (stores.database_url, stores.redis_url) == ("postgresql://db/x", "redis://r/0")

@@ -30,6 +30,7 @@ from engine.core.errors import ShardUnavailable
 from engine.core.waiting_room import QueueSummary
 from engine.saga import outbox
 from engine.serve.autoscaling import ADMITTED, WAITING, line_totals
+from engine.settings import Settings, ShardSettings
 from engine.store import outbox_repo
 from engine.store.journal import _WRITE, ShardJournal, unpack
 from engine.store.pool import connect, create_pool
@@ -264,7 +265,7 @@ async def test_queue_summaries_in_different_slots_feed_the_board_and_the_autosca
 
     ctx = cast(ApiContext, SimpleNamespace(
         redis=cluster_client, engine=NoEngine(),
-        settings=SimpleNamespace(namespace=namespace, queue_publish_s=0.05)))
+        settings=Settings(namespace=namespace, shards=ShardSettings(queue_publish_s=0.05))))
     board = QueueBoard(ctx)
     for key, event in ((key_a, a), (key_b, b)):
         summary = await board.summary(str(event.id))

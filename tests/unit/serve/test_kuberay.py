@@ -207,7 +207,7 @@ def test_the_serve_config_is_the_one_make_up_deploys_without_secrets() -> None:
                 if k not in (*SECRET_ENV, "TIKETI_JWT_PRIVATE_KEY_FILE")}
     for app in config.applications:
         assert app.args["env"] == expected
-    assert config.http_options.port == settings.http_port
+    assert config.http_options.port == settings.http.port
 
 
 def test_the_production_serve_config_with_autoscaling_is_valid(crd_schema: Json) -> None:
@@ -472,10 +472,10 @@ def test_every_ray_container_has_probes_resources_and_the_ports_scraped() -> Non
         assert set(resources["limits"]) == {"cpu", "memory"}
         assert container["livenessProbe"] and container["readinessProbe"], role
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert ports["serve"] == settings.http_port
-        assert ports["metrics"] == 8080 and ports["haproxy-metrics"] == settings.metrics_port
+        assert ports["serve"] == settings.http.port
+        assert ports["metrics"] == 8080 and ports["haproxy-metrics"] == settings.http.metrics_port
     worker = _ray_containers(manifests(settings)["RayService"])["worker"]
-    assert f"localhost:{settings.http_port}/-/healthz" in worker["readinessProbe"]["exec"][
+    assert f"localhost:{settings.http.port}/-/healthz" in worker["readinessProbe"]["exec"][
         "command"][-1]
 
 
@@ -625,5 +625,5 @@ def test_the_production_replicas_fit_the_worker_group_from_floor_to_ceiling() ->
         ceiling += high * ask
     assert (floor, ceiling) == (13, 207)  # the figures kuberay/README.md reasons with
     assert floor <= group["minReplicas"] * per_pod
-    shards_of_an_event = (PRODUCTION.shards_per_event + 1) * PRODUCTION.shard_cpus
+    shards_of_an_event = (PRODUCTION.shards.per_event + 1) * PRODUCTION.shards.cpus
     assert ceiling + 10 * shards_of_an_event <= group["maxReplicas"] * per_pod

@@ -59,4 +59,4 @@ def test_the_payment_replicas_concurrency_comes_from_its_setting() -> None:
                for a in config["applications"]}
     assert ongoing["payments"] == 48
     assert ongoing["auth"] == 1_000  # the others keep theirs
-    assert Settings().payments_max_ongoing == 32
+    assert Settings().payments.max_ongoing == 32
