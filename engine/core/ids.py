@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.core.errors import HoldNotFound
 
@@ -27,9 +27,8 @@ def hold_digest(user: str, key: str, *request: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-@dataclass(frozen=True, slots=True)
-class HoldPart:
-    """One shard's part of a hold."""
+class HoldPart(NamedTuple):
+    """One shard's part of a hold (a named tuple: made on every request, cheaply)."""
 
     shard: int
     digest: str
@@ -50,8 +49,7 @@ def local_part(prefix: str, counter: int) -> str:
     return f"{prefix}-{counter}"
 
 
-@dataclass(frozen=True, slots=True)
-class HoldId:
+class HoldId(NamedTuple):
     parts: tuple[HoldPart, ...]
 
     def __str__(self) -> str:

@@ -60,42 +60,46 @@ class SeatShardState:
 
     def _apply(self, cmd: SeatCommand) -> Applied:
         inventory = self.inventory
+        # Class patterns without captured fields: binding them costs more than the rest of
+        # the dispatch. The commonest commands come first.
         match cmd:
-            case HoldBest(user, count, key, section, grade, hold_id):
-                return inventory.hold_best(user, count, key, section, grade, hold_id), cmd
-            case Confirm(user, hold_id, key):
-                return inventory.confirm(user, hold_id, key), cmd
-            case Hold(user, seat_ids, key, hold_id):
-                return inventory.hold(user, seat_ids, key, hold_id), cmd
+            case BestHold():
+                return self._best_hold(cmd.bound, cmd.inner)
+            case HoldBest():
+                return inventory.hold_best(cmd.user, cmd.count, cmd.key, cmd.section,
+                                           cmd.grade, cmd.hold_id), cmd
             case WithQuota():
                 return self._with_quota(cmd), cmd
-            case BestHold(bound, inner):
-                return self._best_hold(bound, inner)
-            case Release(user, hold_id, key):
-                return inventory.release(user, hold_id, key), cmd
-            case QuotaCommit(user, ref, hold_id):
-                return self.ledger.commit(user, ref, hold_id), cmd
-            case QuotaReserve(user, ref, count, expires_at):
-                return self.ledger.reserve(user, ref, count, expires_at), cmd
-            case QuotaRelease(user, ref):
-                return self.ledger.release(user, ref), cmd
-            case HoldGa(user, ticket_type, quantity, key, hold_id):
-                return inventory.hold_ga(user, ticket_type, quantity, key, hold_id), cmd
-            case Extend(user, hold_id, key, seconds):
-                return inventory.extend(user, hold_id, key, seconds), cmd
-            case CancelSale(user, hold_id, key):
-                return inventory.cancel_sale(user, hold_id, key), cmd
-            case QuotaExtend(user, ref, expires_at):
-                return self.ledger.extend(user, ref, expires_at), cmd
-            case BestKey(count, section, grade):
-                return inventory.best_key(count, section, grade), None
+            case Confirm():
+                return inventory.confirm(cmd.user, cmd.hold_id, cmd.key), cmd
+            case Hold():
+                return inventory.hold(cmd.user, cmd.seat_ids, cmd.key, cmd.hold_id), cmd
+            case QuotaCommit():
+                return self.ledger.commit(cmd.user, cmd.ref, cmd.hold_id), cmd
+            case QuotaReserve():
+                return self.ledger.reserve(cmd.user, cmd.ref, cmd.count, cmd.expires_at), cmd
+            case Release():
+                return inventory.release(cmd.user, cmd.hold_id, cmd.key), cmd
+            case QuotaRelease():
+                return self.ledger.release(cmd.user, cmd.ref), cmd
+            case HoldGa():
+                return inventory.hold_ga(cmd.user, cmd.ticket_type, cmd.quantity, cmd.key,
+                                         cmd.hold_id), cmd
+            case Extend():
+                return inventory.extend(cmd.user, cmd.hold_id, cmd.key, cmd.seconds), cmd
+            case CancelSale():
+                return inventory.cancel_sale(cmd.user, cmd.hold_id, cmd.key), cmd
+            case QuotaExtend():
+                return self.ledger.extend(cmd.user, cmd.ref, cmd.expires_at), cmd
+            case BestKey():
+                return inventory.best_key(cmd.count, cmd.section, cmd.grade), None
             case Sweep():
                 ended = inventory.sweep()
                 self.ledger.sweep()
                 return ended, cmd
-            case SetHoldPolicy(policy):
-                inventory.set_policy(policy)
-                self.ledger.limit = policy.user_limit
+            case SetHoldPolicy():
+                inventory.set_policy(cmd.policy)
+                self.ledger.limit = cmd.policy.user_limit
                 return None, cmd
         assert_never(cmd)
 
@@ -149,27 +153,27 @@ class QueueShardState:
     def apply(self, cmd: QueueCommand) -> Applied:
         room = self.room
         try:
-            match cmd:
-                case HeartbeatMany(users):
-                    moved = room.heartbeat_many(users)
-                    return len(moved), HeartbeatMany(tuple(moved)) if moved else None
-                case Join(user):
-                    return room.join(user), cmd
-                case Heartbeat(user):
-                    changed = room.heartbeat(user)
+            match cmd:  # see SeatShardState._apply
+                case Join():
+                    return room.join(cmd.user), cmd
+                case Heartbeat():
+                    changed = room.heartbeat(cmd.user)
                     return changed, cmd if changed else None
+                case HeartbeatMany():
+                    moved = room.heartbeat_many(cmd.users)
+                    return len(moved), HeartbeatMany(tuple(moved)) if moved else None
                 case Tick():
                     result = room.tick()
                     return result, cmd if result.changed else None
-                case Leave(user):
-                    return room.leave(user), cmd
-                case Complete(user):
-                    return room.complete(user), cmd
+                case Leave():
+                    return room.leave(cmd.user), cmd
+                case Complete():
+                    return room.complete(cmd.user), cmd
                 case CloseQueue():
                     room.close()
                     return None, cmd
-                case SetQueuePolicy(policy, opens_at):
-                    room.set_policy(policy, opens_at)
+                case SetQueuePolicy():
+                    room.set_policy(cmd.policy, cmd.opens_at)
                     return None, cmd
         except DomainError as err:
             return err, None
