@@ -32,17 +32,18 @@ def encode(value: Any) -> bytes:
 def decode_seat_batch(payload: bytes) -> list[SeatCommand | InvalidCommand]:
     """A batch of seat commands; a command that is not one (a caller's bug) becomes the
     InvalidCommand it is answered with, without failing the rest of the batch."""
-    try:
-        return list(_seat_batch.decode(payload))
-    except msgspec.ValidationError:
-        return [_one(raw, SeatCommand) for raw in msgspec.msgpack.decode(payload)]
+    return _batch(payload, _seat_batch, SeatCommand)
 
 
 def decode_queue_batch(payload: bytes) -> list[QueueCommand | InvalidCommand]:
+    return _batch(payload, _queue_batch, QueueCommand)
+
+
+def _batch(payload: bytes, decoder: msgspec.msgpack.Decoder[Any], kind: Any) -> list[Any]:
     try:
-        return list(_queue_batch.decode(payload))
+        return list(decoder.decode(payload))
     except msgspec.ValidationError:
-        return [_one(raw, QueueCommand) for raw in msgspec.msgpack.decode(payload)]
+        return [_one(raw, kind) for raw in msgspec.msgpack.decode(payload)]
 
 
 def _one(raw: Any, kind: Any) -> Any:

@@ -114,9 +114,9 @@ def combine(views: Sequence[HoldView], status: str) -> HoldView:
     )
 
 
-def _parts(hold_id: str, shard_count: int) -> list[tuple[int, str]]:
-    """The (shard, part id) pairs of a hold id; HoldNotFound if it is not one of ours."""
-    return [(p.shard, str(p)) for p in HoldId.parse(hold_id, shard_count).parts]
+def _parts(hold: HoldId) -> list[tuple[int, str]]:
+    """The (shard, part id) pairs of a hold."""
+    return [(p.shard, str(p)) for p in hold.parts]
 
 
 class SeatRouter:
@@ -384,10 +384,11 @@ class SeatRouter:
     async def confirm(self, user: str, hold_id: str, key: str) -> HoldView:
         """Sells a live hold. Its quota is committed first (for this hold only), so a crash
         here never frees it and a hold without quota is never sold."""
-        parts = _parts(hold_id, self.shard_count)
+        hold = HoldId.parse(hold_id, self.shard_count)
+        parts = _parts(hold)
         if self.shard_count > 1:
             committed = await self._transport.call(
-                self._home(user), QuotaCommit(user, self._quota_ref(hold_id), hold_id))
+                self._home(user), QuotaCommit(user, hold.quota_ref, hold_id))
             if isinstance(committed, QuotaNotFound):
                 raise HoldExpired("this hold has no quota left: it can no longer be bought",
                                   hold_id=hold_id)
@@ -403,7 +404,7 @@ class SeatRouter:
                 all_undone = all(isinstance(u, HoldView) for u in undone)
                 if (all_undone and (sold or isinstance(outcome, GONE))
                         and not await self._any_sold(parts[n + 1:])):
-                    await self._release_quota(user, hold_id)
+                    await self._release_quota(user, hold)
                 raise outcome
             sold.append(outcome)
         return combine(sold, "sold")
@@ -425,11 +426,12 @@ class SeatRouter:
 
     async def extend(self, user: str, hold_id: str, key: str, seconds: float | None = None
                      ) -> HoldView:
-        parts = _parts(hold_id, self.shard_count)
+        hold = HoldId.parse(hold_id, self.shard_count)
+        parts = _parts(hold)
         if self.shard_count > 1:
             longest = self._clock() + self._policy["extension"] + QUOTA_GRACE_S
             _result(await self._transport.call(
-                self._home(user), QuotaExtend(user, self._quota_ref(hold_id), longest)))
+                self._home(user), QuotaExtend(user, hold.quota_ref, longest)))
         views = await asyncio.gather(*(self._transport.call(k, Extend(user, part, key, seconds))
                                        for k, part in parts))
         return combine([_result(v) for v in views], "held")
@@ -437,7 +439,8 @@ class SeatRouter:
     async def _each_part(self, user: str, hold_id: str, key: str,
                          op: type[Release] | type[CancelSale], status: str) -> HoldView:
         """Ends every part; the quota goes only once no part is left held or sold."""
-        parts = _parts(hold_id, self.shard_count)
+        hold = HoldId.parse(hold_id, self.shard_count)
+        parts = _parts(hold)
         outcomes = await asyncio.gather(*(self._transport.call(k, op(user, part, key))
                                           for k, part in parts))
         views = [o for o in outcomes if not isinstance(o, DomainError)]
@@ -445,19 +448,20 @@ class SeatRouter:
             raise next(o for o in outcomes if isinstance(o, DomainError))
         self._touch(k for k, _ in parts)
         if all(isinstance(o, (HoldView, *GONE)) for o in outcomes):
-            await self._release_quota(user, hold_id)
+            await self._release_quota(user, hold)
         return combine(views, status)
 
-    async def _release_quota(self, user: str, hold_id: str) -> None:
+    async def _release_quota(self, user: str, hold: HoldId) -> None:
         if self.shard_count > 1:
             _result(await self._transport.call(self._home(user),
-                                               QuotaRelease(user, self._quota_ref(hold_id))))
+                                               QuotaRelease(user, hold.quota_ref)))
 
     # ------------------------------------------------------------------ reads
 
     async def hold_part_views(self, hold_id: str) -> list[tuple[int, HoldView]]:
         """Each part of a hold with the shard that has it."""
-        parts = _parts(hold_id, self.shard_count)
+        hold = HoldId.parse(hold_id, self.shard_count)
+        parts = _parts(hold)
         views = await asyncio.gather(*(self._transport.hold_info(k, part) for k, part in parts))
         return [(k, _result(view)) for (k, _), view in zip(parts, views, strict=True)]
 
@@ -491,9 +495,6 @@ class SeatRouter:
                 for sid, state in zip(ids, states, strict=True)}
 
     # ------------------------------------------------------------------ plumbing
-
-    def _quota_ref(self, hold_id: str) -> str:
-        return HoldId.parse(hold_id, self.shard_count).quota_ref
 
     def _home(self, user: str) -> int:
         return home_shard(user, self.shard_count)

@@ -9,12 +9,7 @@
 -- order :sort names (one of catalog_repo.SORTS; a leading '-' is descending).
 WITH listed AS (
     SELECT e.*,
-        CASE
-            WHEN e.status IN ('upcoming', 'on_sale') AND e.sale_closes_at IS NOT NULL
-                 AND e.sale_closes_at <= now() THEN 'closed'
-            WHEN e.status = 'upcoming' AND e.sale_opens_at <= now() THEN 'on_sale'
-            ELSE e.status
-        END AS effective_status
+        effective_event_status(e.status, e.sale_opens_at, e.sale_closes_at) AS effective_status
     FROM events e
     WHERE e.status <> 'draft'
 )
@@ -40,14 +35,9 @@ ORDER BY
 LIMIT :limit OFFSET :offset
 
 -- name: event_with_status^
--- One event with its effective status (the same rule as in search_events).
+-- One event with its effective status.
 SELECT e.*,
-    CASE
-        WHEN e.status IN ('upcoming', 'on_sale') AND e.sale_closes_at IS NOT NULL
-             AND e.sale_closes_at <= now() THEN 'closed'
-        WHEN e.status = 'upcoming' AND e.sale_opens_at <= now() THEN 'on_sale'
-        ELSE e.status
-    END AS effective_status
+    effective_event_status(e.status, e.sale_opens_at, e.sale_closes_at) AS effective_status
 FROM events e
 WHERE e.id = :id
 
